@@ -67,12 +67,12 @@ def darknet_header_size(major: int, minor: int) -> int:
 
 
 def darknet_layers(model: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d | None]]:
-    """The model's ``(conv, bn_or_None)`` pairs in cfg order (the order of the ``.weights`` file)."""
+    """The model's ``(conv, bn_or_None)`` pairs in cfg order, the order of its ``.weights`` file."""
     convs = getattr(model, "darknet_convs", None)
     if not callable(convs):
         raise TypeError(
-            f"{type(model).__name__} has no darknet_convs() method, so its Darknet layer order "
-            "is unknown"
+            f"{type(model).__name__} has no darknet_convs() method, so its Darknet layer "
+            "order is unknown"
         )
     layers = []
     seen_ids = set()
@@ -268,7 +268,7 @@ def write_darknet_weights(
             f.write(header)
             for module, name in slots:
                 tensor = getattr(module, name).detach().to(device="cpu", dtype=torch.float32)
-                f.write(tensor.contiguous().numpy().astype("<f4", copy=False).tobytes())
+                f.write(tensor.contiguous().numpy().astype("<f4", copy=False).data)
 
     _atomic_write(path, write)
     return len(header) + 4 * sum(getattr(module, name).numel() for module, name in slots)

@@ -28,7 +28,7 @@ def _activation(name: str) -> nn.Module:
 
 
 class ConvBNAct(nn.Module):
-    """One Darknet ``[convolutional]`` section with ``pad=1``: conv, optional batch norm, activation.
+    """One Darknet ``[convolutional]`` section with ``pad=1``: conv, optional BN, activation.
 
     ``pad=1`` in a cfg means padding ``size // 2``. With batch norm the conv has no bias (Darknet
     stores the BN shift in the bias slot); without it the conv carries its own bias.

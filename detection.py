@@ -40,7 +40,7 @@ class YoloLayerSpec:
         """Build from a cfg's flat ``anchors=`` list and its ``mask=`` indices."""
         if len(anchors) % 2:
             raise ValueError(f"anchors must hold (width, height) pairs, got {len(anchors)} numbers")
-        pairs = [(float(anchors[2 * i]), float(anchors[2 * i + 1])) for i in range(len(anchors) // 2)]
+        pairs = [(float(w), float(h)) for w, h in zip(anchors[0::2], anchors[1::2], strict=True)]
         return cls(tuple(pairs[m] for m in mask), stride, scale_x_y)
 
 
@@ -103,7 +103,7 @@ def decode_yolo_outputs(
     if len(outputs) != len(layers):
         raise ValueError(f"got {len(outputs)} output maps for {len(layers)} [yolo] layers")
     decoded = []
-    for out, spec in zip(outputs, layers):
+    for out, spec in zip(outputs, layers, strict=True):
         batch, channels, grid_h, grid_w = out.shape
         num_anchors = len(spec.anchors)
         if channels % num_anchors or channels // num_anchors < 6:
@@ -177,7 +177,7 @@ def postprocess_detections(
             raise ValueError(f"got {len(per_image)} letterbox params for a batch of {batch}")
 
     results = []
-    for det, params in zip(decoded, per_image):
+    for det, params in zip(decoded, per_image, strict=True):
         scores = det[:, 4:5] * det[:, 5:]
         box_idx, class_idx = torch.nonzero(scores > conf_threshold, as_tuple=True)
         boxes = det[box_idx, :4]
@@ -194,7 +194,9 @@ def postprocess_detections(
                     "class_id": int(cid),
                     "class_name": class_names[int(cid)],
                 }
-                for box, score, cid in zip(boxes.tolist(), cand_scores.tolist(), class_idx.tolist())
+                for box, score, cid in zip(
+                    boxes.tolist(), cand_scores.tolist(), class_idx.tolist(), strict=True
+                )
             ]
         )
     return results

@@ -44,7 +44,10 @@ class YoloV3Branch(nn.Module):
 
 
 class YoloV3(nn.Module):
-    """yolov3.cfg: 75 conv layers (cfg layers 0-106)."""
+    """yolov3.cfg: 75 conv layers (cfg layers 0-106).
+
+    61,949,149 parameters; its ``.weights`` file holds 62,001,757 values (with BN running stats).
+    """
 
     yolo_layers = YOLO_LAYERS
 

@@ -29,8 +29,12 @@ YOLO_LAYERS = (
 
 
 class YoloV4(nn.Module):
-    """yolov4.cfg: 110 conv layers (cfg layers 0-161). The cfg lists backbone, neck and head in
-    the order they run, so the ``.weights`` order is the forward order."""
+    """yolov4.cfg: 110 conv layers (cfg layers 0-161).
+
+    64,363,101 parameters; its ``.weights`` file holds 64,429,405 values (with BN running stats).
+    The cfg lists backbone, neck and head in the order they run, so the ``.weights`` order is the
+    forward order.
+    """
 
     yolo_layers = YOLO_LAYERS
 
