@@ -1,0 +1,61 @@
+"""Sample inputs: the dtype rule, the batch rule, and calling a model with its inputs.
+
+``vision`` (images) and ``text`` (tokenizers) hold the per-modality helpers. Only the standard
+library is imported at module level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def check_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise TypeError(f"batch_size must be an int >= 1, got {type(batch_size).__name__} {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return batch_size
+
+
+def cast_floating(obj: Any, dtype: Any) -> Any:
+    """Cast floating tensors in ``obj`` (nested dicts, lists, tuples) to ``dtype``; leave the rest."""
+    if dtype is None:
+        return obj
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.to(dtype) if obj.is_floating_point() else obj
+    if isinstance(obj, Mapping):  # plain dict out, whatever mapping came in (BatchEncoding)
+        return {k: cast_floating(v, dtype) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(cast_floating(v, dtype) for v in obj)
+    return obj
+
+
+def call_model(model: Any, inputs: Any) -> Any:
+    """Call ``model`` with inputs as ``load_inputs`` returns them: a dict is passed as keywords,
+    a list or tuple as positional arguments, anything else as the one argument."""
+    if isinstance(inputs, Mapping):
+        return model(**inputs)
+    if isinstance(inputs, (list, tuple)):
+        return model(*inputs)
+    return model(inputs)
+
+
+def first_tensor(output: Any) -> Any:
+    """``logits`` when the output has them, else the first tensor in it (depth first)."""
+    import torch
+
+    if isinstance(output, torch.Tensor):
+        return output
+    logits = output.get("logits") if isinstance(output, Mapping) else getattr(output, "logits", None)
+    if isinstance(logits, torch.Tensor):
+        return logits
+    values = output.values() if isinstance(output, Mapping) else output
+    if isinstance(values, (list, tuple)) or isinstance(output, Mapping):
+        for value in values:
+            found = first_tensor(value) if value is not None else None
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,124 @@
+"""ResNet image classifiers from Hugging Face, torchvision and timm, behind one loader.
+
+Every variant classifies the same real photograph (``assets/chelsea.jpg``), preprocessed by its
+source's own transforms, and decodes to ImageNet labels.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ...base import ForgeModel
+from ...config import ModelConfig, ModelGroup, ModelInfo, ModelSource, ModelTask, StrEnum
+
+
+class ModelVariant(StrEnum):
+    RESNET_50_HF = "resnet_50_hf"
+    RESNET_18 = "resnet18"
+    RESNET_34 = "resnet34"
+    RESNET_50 = "resnet50"
+    RESNET_101 = "resnet101"
+    RESNET_152 = "resnet152"
+    RESNET_50_TIMM = "resnet50_timm"
+    RESNET_50_HIGHRES = "resnet50_highres"
+
+
+def _torchvision(builder: str, tag: str, params: int, size: int = 224, **kw: Any) -> ModelConfig:
+    return ModelConfig(
+        pretrained_model_name=builder,
+        source=ModelSource.TORCHVISION,
+        task=ModelTask.CV_IMAGE_CLS,
+        weights_tag=tag,
+        num_params=params,
+        input_size=(3, size, size),
+        **kw,
+    )
+
+
+class ModelLoader(ForgeModel):
+    _VARIANTS = {
+        ModelVariant.RESNET_50_HF: ModelConfig(
+            pretrained_model_name="microsoft/resnet-50",
+            source=ModelSource.HUGGING_FACE,
+            task=ModelTask.CV_IMAGE_CLS,
+            group=ModelGroup.RED,
+            revision="34c2154c194f829b11125337b98c8f5f9965ff19",
+            config_file="configs/microsoft-resnet-50.json",
+            model_class="ResNetForImageClassification",
+            num_params=25_557_032,
+            input_size=(3, 224, 224),
+        ),
+        ModelVariant.RESNET_18: _torchvision("resnet18", "IMAGENET1K_V1", 11_689_512),
+        ModelVariant.RESNET_34: _torchvision("resnet34", "IMAGENET1K_V1", 21_797_672),
+        ModelVariant.RESNET_50: _torchvision("resnet50", "IMAGENET1K_V2", 25_557_032, group=ModelGroup.PRIORITY),
+        ModelVariant.RESNET_101: _torchvision("resnet101", "IMAGENET1K_V2", 44_549_160),
+        ModelVariant.RESNET_152: _torchvision("resnet152", "IMAGENET1K_V2", 60_192_808),
+        ModelVariant.RESNET_50_TIMM: ModelConfig(
+            pretrained_model_name="resnet50",
+            source=ModelSource.TIMM,
+            task=ModelTask.CV_IMAGE_CLS,
+            weights_tag="a1_in1k",
+            revision="767268603ca0cb0bfe326fa87277f19c419566ef",
+            num_params=25_557_032,
+            input_size=(3, 224, 224),
+        ),
+        # Same network as resnet50, fed 448x448: the high-resolution case for compilers.
+        ModelVariant.RESNET_50_HIGHRES: _torchvision("resnet50", "IMAGENET1K_V2", 25_557_032, size=448),
+    }
+    DEFAULT_VARIANT = ModelVariant.RESNET_50_HF
+
+    @classmethod
+    def _get_model_info(cls, variant: StrEnum) -> ModelInfo:
+        return cls._info(variant, "resnet")
+
+    def _weights_source(self) -> Any:
+        from ...sources import source_for
+
+        return source_for(self._variant_config, Path(__file__).parent)
+
+    def load_config(self) -> Any:
+        source = self._weights_source()
+        return source.load_config() if hasattr(source, "load_config") else None
+
+    def _load_inputs(self, *, batch_size: int, image: str = "chelsea.jpg") -> Any:
+        from ...inputs.vision import batch, sample_image
+
+        pixels = self._preprocess()(sample_image(image))
+        return batch(pixels, batch_size)
+
+    def _preprocess(self) -> Any:
+        """The source's own eval transform: one PIL image in, one CHW float tensor out."""
+        config = self._variant_config
+        size = config.input_size[1]
+        source = self._weights_source()
+        if config.source == ModelSource.TORCHVISION:
+            return source.transforms(crop_size=size)
+        if config.source == ModelSource.TIMM:
+            return source.transforms()
+        return _hf_processor_transform(source, size)
+
+    def decode_output(self, outputs: Any, *, top_k: int = 5, **kwargs: Any) -> list[list[dict[str, Any]]]:
+        """Per image, the ``top_k`` ImageNet labels with their probabilities."""
+        from ...decode import topk_classes
+        from ...labels import imagenet_categories
+
+        return topk_classes(self.unpack_forward_output(outputs), imagenet_categories(), top_k)
+
+
+def _hf_processor_transform(source: Any, size: int) -> Any:
+    from ...errors import PreprocessorFallbackWarning, WeightsUnavailableError
+    from ...inputs.vision import fallback_classification_transform
+
+    try:
+        processor = source.load_image_processor()
+    except WeightsUnavailableError as err:
+        warnings.warn(
+            f"{err}; preprocessing with the documented ImageNet constants instead "
+            f"(resize {round(size / 0.875)}, centre crop {size}, ImageNet mean and std)",
+            PreprocessorFallbackWarning,
+            stacklevel=4,
+        )
+        return fallback_classification_transform(size)
+    return lambda image: processor(images=image, return_tensors="pt")["pixel_values"][0]

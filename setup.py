@@ -1,0 +1,38 @@
+"""Install the repository root as the package ``tt_forge_models``.
+
+The package list is computed, so a new model folder is packaged without editing this file.
+"""
+
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+ROOT = Path(__file__).parent
+SKIP = {"tests", "build", "dist", ".git", ".ci"}
+
+
+def packages():
+    found = ["tt_forge_models"]
+    for init in sorted(ROOT.rglob("__init__.py")):
+        rel = init.parent.relative_to(ROOT)
+        if rel.parts and not (SKIP & set(rel.parts)) and not any(p.startswith(".") for p in rel.parts):
+            found.append(".".join(("tt_forge_models",) + rel.parts))
+    return found
+
+
+class BuildPy(build_py):
+    """Leave this file out of the installed package: the root folder is the package."""
+
+    def find_package_modules(self, package, package_dir):
+        modules = super().find_package_modules(package, package_dir)
+        return [m for m in modules if not (package == "tt_forge_models" and m[1] == "setup")]
+
+
+setup(
+    cmdclass={"build_py": BuildPy},
+    packages=packages(),
+    package_dir={"tt_forge_models": "."},
+    package_data={"": ["*.json", "*.jpg", "*.md", "*.cfg", "*.txt", "**/*.json", "**/*.jpg", "**/*.md"]},
+    include_package_data=False,
+)

@@ -1,0 +1,192 @@
+"""Hugging Face models: ``from_pretrained`` at a pinned revision, or the shipped config for random.
+
+The architecture config of every variant is a JSON file in the repository, so ``"random"`` needs no
+hub; ``"pretrained"`` goes through transformers' own loading and cache (``HF_HOME``,
+``HF_HUB_OFFLINE``) at the revision the variant table pins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+
+from ..errors import WeightsUnavailableError
+from ..materialize import build_from_state_dict, build_random, construct_on_meta
+from ..weights import WeightsSource, network_available, read_state_dict
+
+# Files worth fetching for a model: weights, configs, tokenizer and processor files.
+PREFETCH_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"]
+
+
+def hub_host() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
+def hub_offline() -> bool:
+    """Hugging Face's own switch, ours, or no answer from the hub within seconds."""
+    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    return flag or not network_available(hub_host())
+
+
+def hub_file(repo_id: str, filename: str, revision: str | None, *, offline: bool) -> str:
+    """A file of a hub repository from the cache, or downloaded when online."""
+    import huggingface_hub
+
+    try:
+        return huggingface_hub.hf_hub_download(
+            repo_id, filename, revision=revision, local_files_only=offline
+        )
+    except Exception as err:  # hub errors are OSError, ValueError or HTTP errors by version
+        raise WeightsUnavailableError(
+            f"{repo_id}/{filename}@{revision or 'main'} is not {'cached' if offline else 'reachable'}: "
+            f"{type(err).__name__}"
+        ) from err
+
+
+def is_hub_cached(repo_id: str, filename: str, revision: str | None) -> bool:
+    import huggingface_hub
+
+    found = huggingface_hub.try_to_load_from_cache(repo_id, filename, revision=revision)
+    return isinstance(found, str)
+
+
+class HuggingFaceSource(WeightsSource):
+    """One transformers model class at a pinned hub revision with a config shipped here.
+
+    ``layers_key`` names the config field that ``num_layers=`` cuts (``num_hidden_layers``).
+    """
+
+    def __init__(
+        self,
+        hub_id: str,
+        *,
+        revision: str | None,
+        config_file: Path,
+        model_class: str,
+        layers_key: str = "num_hidden_layers",
+    ) -> None:
+        self.hub_id = hub_id
+        self.revision = revision
+        self.config_file = Path(config_file)
+        self.model_class = model_class
+        self.layers_key = layers_key
+
+    @property
+    def host(self) -> str:  # type: ignore[override]
+        return hub_host()
+
+    def offline(self) -> bool:
+        return hub_offline()
+
+    def describe(self) -> str:
+        return f"Hugging Face {self.hub_id}@{self.revision or 'main'}"
+
+    def remedy(self) -> str:
+        return (
+            f"fill the Hugging Face cache (HF_HOME) with {self.hub_id} at revision "
+            f"{self.revision} (`python -m tt_forge_models prefetch` on a machine with network, or "
+            f"`hf download {self.hub_id} --revision {self.revision}`), log in with a token if the "
+            "model is gated, or pass weights='random'"
+        )
+
+    # ---- architecture --------------------------------------------------------------------------
+
+    def load_config(self, *, num_layers: int | None = None, **overrides: Any) -> Any:
+        """The shipped architecture config, optionally cut to ``num_layers``; builds nothing."""
+        with open(self.config_file) as f:
+            data = json.load(f)
+        if num_layers is not None:
+            full = data[self.layers_key]
+            if isinstance(num_layers, bool) or not isinstance(num_layers, int) or not 1 <= num_layers <= full:
+                raise ValueError(f"num_layers must be an int in 1..{full}, got {num_layers!r}")
+            data[self.layers_key] = num_layers
+        data.update(overrides)
+        return transformers.AutoConfig.for_model(**data)
+
+    def _model_cls(self) -> Any:
+        return getattr(transformers, self.model_class)
+
+    def _constructor(self, config: Any) -> Any:
+        return lambda: self._model_cls()(config)
+
+    def construct(self, **kwargs: Any) -> Any:
+        """The plain framework build: fp32, transformers' own init."""
+        return self._constructor(self.load_config(**kwargs))()
+
+    def build_meta(self, *, dtype: Any = None, num_layers: int | None = None, **kwargs: Any) -> Any:
+        model = construct_on_meta(self._constructor(self.load_config(num_layers=num_layers, **kwargs)))
+        return model.to(dtype) if dtype is not None else model
+
+    def build_random(self, *, dtype: Any, seed: int, num_layers: int | None = None, **kwargs: Any) -> Any:
+        config = self.load_config(num_layers=num_layers, **kwargs)
+        return build_random(
+            self._constructor(config),
+            dtype=dtype,
+            seed=seed,
+            init=lambda model: model.initialize_weights(),
+            buffers_on_meta=True,
+        )
+
+    # ---- weights -------------------------------------------------------------------------------
+
+    def load_pretrained(self, *, dtype: Any, offline: bool, num_layers: int | None = None, **kwargs: Any) -> Any:
+        options: dict[str, Any] = {"revision": self.revision, "local_files_only": offline}
+        if num_layers is not None or kwargs:
+            # The shipped config is the published one; cutting it keeps the pretrained first layers.
+            options["config"] = self.load_config(num_layers=num_layers, **kwargs)
+        return self._from_pretrained(self.hub_id, dtype=dtype, **options)
+
+    def _from_pretrained(self, where: str, *, dtype: Any, **options: Any) -> Any:
+        try:
+            return self._model_cls().from_pretrained(
+                where, dtype=dtype or torch.float32, low_cpu_mem_usage=True, **options
+            )
+        except OSError as err:  # missing from the cache, unreachable, gated: all OSError
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise WeightsUnavailableError(first_line) from err
+
+    def load_path(self, path: Path, *, dtype: Any, num_layers: int | None = None, **kwargs: Any) -> Any:
+        """A ``save_pretrained`` folder, or a state-dict file for the shipped architecture."""
+        if path.is_dir():
+            if not (path / "config.json").is_file():
+                raise FileNotFoundError(f"{str(path)!r} has no config.json; expected a save_pretrained folder")
+            options: dict[str, Any] = {"local_files_only": True}
+            if num_layers is not None:
+                config = transformers.AutoConfig.from_pretrained(str(path))
+                setattr(config, self.layers_key, num_layers)
+                options["config"] = config
+            model = self._model_cls().from_pretrained(str(path), dtype=dtype or torch.float32, **options)
+            return model
+        config = self.load_config(num_layers=num_layers, **kwargs)
+        return build_from_state_dict(
+            self._constructor(config), read_state_dict(path), dtype=dtype, origin=str(path)
+        )
+
+    def is_cached(self) -> bool:
+        return is_hub_cached(self.hub_id, "config.json", self.revision) and any(
+            is_hub_cached(self.hub_id, name, self.revision)
+            for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+        )
+
+    def prefetch(self) -> None:
+        import huggingface_hub
+
+        huggingface_hub.snapshot_download(
+            self.hub_id, revision=self.revision, allow_patterns=PREFETCH_PATTERNS
+        )
+
+    # ---- preprocessing -------------------------------------------------------------------------
+
+    def load_image_processor(self) -> Any:
+        """The model's own image processor; raises WeightsUnavailableError when it cannot be had."""
+        try:
+            return transformers.AutoImageProcessor.from_pretrained(
+                self.hub_id, revision=self.revision, local_files_only=hub_offline()
+            )
+        except OSError as err:
+            raise WeightsUnavailableError(f"image processor of {self.describe()}: {type(err).__name__}") from err

@@ -1,0 +1,245 @@
+"""Where weights come from: the one policy every loader follows.
+
+``load_model(weights=...)`` takes ``"pretrained"``, ``"random"``, ``"auto"`` or a local path. When
+it is ``None``, ``TT_FORGE_MODELS_WEIGHTS`` sets the default, and failing that ``"auto"``.
+
+- pretrained: the source's own mechanism at the pinned version (a :class:`WeightsSource` does it).
+  Offline (``TT_FORGE_MODELS_OFFLINE=1``, ``HF_HUB_OFFLINE=1`` for hub sources, or the host not
+  answering within seconds) only the local caches are read, and a miss raises :class:`WeightsUnavailableError`
+  naming the variant, the source and the remedy.
+- random: the exact architecture from a config shipped here, seeded, no hub.
+- auto: pretrained when it can be had, else random with one :class:`WeightsFallbackWarning`.
+
+Only the standard library is imported at module level.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import CorruptWeightsError, WeightsFallbackWarning, WeightsUnavailableError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+WEIGHTS_ENV = "TT_FORGE_MODELS_WEIGHTS"
+OFFLINE_ENV = "TT_FORGE_MODELS_OFFLINE"
+CHOICES = ("pretrained", "random", "auto")
+_TRUE = {"1", "true", "yes", "on"}
+_PROBE_TIMEOUT_S = 2.0
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def offline_switch_on() -> bool:
+    """Our own switch says: do not touch the network."""
+    return _env_true(OFFLINE_ENV)
+
+
+@lru_cache(maxsize=None)
+def _host_answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def network_available(url_or_host: str) -> bool:
+    """True when the host answers within a couple of seconds, so no download can hang on it."""
+    if offline_switch_on():
+        return False
+    host = url_or_host.split("://", 1)[-1].split("/", 1)[0]
+    host, _, port = host.partition(":")
+    return _host_answers(host, int(port or 443))
+
+
+def resolve_choice(weights: str | os.PathLike | None) -> str | Path:
+    """Normalise ``weights=`` to one of ``CHOICES`` or an existing local ``Path``."""
+    if weights is None:
+        weights = os.environ.get(WEIGHTS_ENV, "").strip() or "auto"
+    if isinstance(weights, os.PathLike):
+        return _existing(Path(weights))
+    if not isinstance(weights, str):
+        raise TypeError(
+            f"weights must be one of {CHOICES} or a path, got {type(weights).__name__} {weights!r}"
+        )
+    if weights in CHOICES:
+        return weights
+    if os.sep in weights or "." in Path(weights).name or Path(weights).exists():
+        return _existing(Path(weights))
+    raise ValueError(f"unknown weights {weights!r}; accepted: {', '.join(CHOICES)} or a local path")
+
+
+def _existing(path: Path) -> Path:
+    path = path.expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"weights path {str(path)!r} does not exist")
+    return path
+
+
+class WeightsSource:
+    """How one source builds a variant: random, pretrained, or from a local path.
+
+    Subclasses live in ``sources/`` (Hugging Face, torchvision, timm, Darknet) and import their
+    heavy libraries inside methods.
+    """
+
+    #: where the pretrained weights are fetched from, probed before any download
+    host: str = ""
+
+    def describe(self) -> str:
+        """One line naming the weights (hub id and revision, enum, URL)."""
+        raise NotImplementedError
+
+    def remedy(self) -> str:
+        """How a user gets the pretrained weights onto this machine."""
+        return (
+            "run `python -m tt_forge_models prefetch` on a machine with network and copy its "
+            "caches here, or pass weights='random' for the exact architecture with random weights"
+        )
+
+    def construct(self) -> "nn.Module":
+        """The plain framework build (fp32, its own init): the baseline benchmarks compare to."""
+        raise NotImplementedError
+
+    def build_meta(self, **kwargs: Any) -> "nn.Module":
+        raise NotImplementedError
+
+    def build_random(self, *, dtype: "torch.dtype | None", seed: int, **kwargs: Any) -> "nn.Module":
+        raise NotImplementedError
+
+    def load_pretrained(self, *, dtype: "torch.dtype | None", offline: bool, **kwargs: Any) -> "nn.Module":
+        """Load the pinned weights; with ``offline`` read only the caches.
+
+        Raise :class:`WeightsUnavailableError` (with no remedy text; the policy adds it) when they
+        cannot be had.
+        """
+        raise NotImplementedError
+
+    def load_path(self, path: Path, *, dtype: "torch.dtype | None", **kwargs: Any) -> "nn.Module":
+        raise NotImplementedError
+
+    def offline(self) -> bool:
+        """Whether to read only the caches: a switch is on or the host does not answer."""
+        return not network_available(self.host) if self.host else offline_switch_on()
+
+    def is_cached(self) -> bool:
+        """Whether the pretrained weights are already on this machine."""
+        return False
+
+    def prefetch(self) -> None:
+        """Download the pretrained weights (and tokenizer or processor) into the usual caches."""
+        raise NotImplementedError
+
+
+@dataclass
+class LoadedWeights:
+    model: "nn.Module"
+    source: str  # "pretrained", "random", "meta" or "local:<path>"
+
+
+def load_with_policy(
+    source: WeightsSource,
+    weights: str | os.PathLike | None,
+    *,
+    variant_name: str,
+    dtype: "torch.dtype | None",
+    seed: int = 0,
+    device: str | None = None,
+    **kwargs: Any,
+) -> LoadedWeights:
+    """Apply the weights policy for one variant and return the model with where it came from."""
+    if device == "meta":
+        return LoadedWeights(source.build_meta(dtype=dtype, **kwargs), "meta")
+    choice = resolve_choice(weights)
+    if isinstance(choice, Path):
+        return LoadedWeights(source.load_path(choice, dtype=dtype, **kwargs), f"local:{choice}")
+    if choice == "random":
+        return LoadedWeights(source.build_random(dtype=dtype, seed=seed, **kwargs), "random")
+    offline = source.offline()
+    try:
+        return LoadedWeights(source.load_pretrained(dtype=dtype, offline=offline, **kwargs), "pretrained")
+    except WeightsUnavailableError as err:
+        message = (
+            f"pretrained weights for variant {variant_name!r} ({source.describe()}) are not "
+            f"available{' offline' if offline else ''}: {err}. To fix: {source.remedy()}."
+        )
+        if choice == "pretrained":
+            raise WeightsUnavailableError(message) from err
+    warnings.warn(
+        f"{message} Using random weights instead (weights='auto').",
+        WeightsFallbackWarning,
+        stacklevel=3,
+    )
+    return LoadedWeights(source.build_random(dtype=dtype, seed=seed, **kwargs), "random")
+
+
+# ---- files -------------------------------------------------------------------------------------
+
+
+def read_state_dict(path: Path) -> dict[str, "torch.Tensor"]:
+    """Tensors from a ``.safetensors`` file or a torch checkpoint read with ``weights_only=True``."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # the libraries raise many types for the same problem
+        raise CorruptWeightsError(f"cannot read weights file {str(path)!r}: {err}") from err
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CorruptWeightsError(f"weights file {str(path)!r} does not hold a state dict of tensors")
+    return state
+
+
+def assign_state_dict(model: "nn.Module", state: dict[str, "torch.Tensor"], *, origin: str) -> None:
+    """Copy ``state`` into ``model``'s existing tensors (cast to their dtype); all keys must match."""
+    expected = model.state_dict(keep_vars=True)
+    # Tied tensors (shared embeddings) are saved once; a key is present if any alias of it is.
+    aliases: dict[int, set[str]] = {}
+    for key, tensor in expected.items():
+        aliases.setdefault(id(tensor), set()).add(key)
+    missing = sorted(
+        k for k in set(expected) - set(state) if not aliases[id(expected[k])] & set(state)
+    )
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+            if keys:
+                parts.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})")
+        raise CorruptWeightsError(f"{origin} does not match {type(model).__name__}: {'; '.join(parts)}")
+    model.load_state_dict(state, strict=False)
+
+
+def save_safetensors(model: "nn.Module", path: Path) -> Path:
+    """Write ``model``'s state dict atomically: a failure leaves no half-written file."""
+    from safetensors.torch import save_model
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_model(model, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
