@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .errors import CorruptWeightsError
+
 __all__ = [
     "DarknetHeader",
     "DarknetWeightsError",
@@ -40,11 +42,13 @@ __all__ = [
 _INT32_MAX = 2**31 - 1
 
 
-class DarknetWeightsError(ValueError):
+# Both subclass the package's CorruptWeightsError (a ValueError), so one ``except`` catches a bad
+# weights file whatever its format.
+class DarknetWeightsError(CorruptWeightsError):
     """A ``.weights`` file that cannot be read into the given model (bad header, wrong size)."""
 
 
-class SafetensorsWeightsError(ValueError):
+class SafetensorsWeightsError(CorruptWeightsError):
     """A safetensors file that cannot be read into the given model (corrupt, keys, shapes)."""
 
 

@@ -17,9 +17,19 @@ from .coco_classes import COCO_CLASSES
 DEFAULT_CONF_THRESHOLD = 0.25
 DEFAULT_IOU_THRESHOLD = 0.45
 DEFAULT_MAX_DETECTIONS = 100
+# Only the best (box, class) candidates go into NMS. Trained weights leave a few hundred above the
+# threshold; random weights can leave hundreds of thousands, which would make NMS take seconds.
+DEFAULT_MAX_CANDIDATES = 5000
 
 # Darknet fills the letterbox border with mid gray.
 LETTERBOX_FILL = 0.5
+
+# Every Darknet YOLO here downsamples 32x and concatenates maps of neighbouring scales, so input
+# sides must be multiples of it.
+NETWORK_STRIDE = 32
+
+#: The photograph the YOLO loaders detect in by default: a person (NASA, public domain), 512x512.
+SAMPLE_IMAGE = "astronaut.jpg"
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,45 @@ class LetterboxParams:
     pad_y: float
     original_width: int
     original_height: int
+    # The network input the image was placed in; None when unknown, which skips the check that
+    # outputs and params belong together.
+    input_width: int | None = None
+    input_height: int | None = None
+
+
+def letterbox_params_for(
+    original_size: tuple[int, int], size: int | tuple[int, int]
+) -> LetterboxParams:
+    """Where ``letterbox`` puts an image of ``original_size`` (width, height) in a ``size`` input.
+
+    Arithmetic only, so boxes can be mapped back without touching the pixels again.
+    """
+    width, height = _input_size(size)
+    orig_w, orig_h = original_size
+    new_w, new_h = _fitted_size(orig_w, orig_h, width, height)
+    return LetterboxParams(
+        scale=min(width / orig_w, height / orig_h),
+        pad_x=float((width - new_w) // 2),
+        pad_y=float((height - new_h) // 2),
+        original_width=orig_w,
+        original_height=orig_h,
+        input_width=width,
+        input_height=height,
+    )
+
+
+def _input_size(size: int | tuple[int, int]) -> tuple[int, int]:
+    width, height = (size, size) if isinstance(size, int) else size
+    if width < 1 or height < 1:
+        raise ValueError(f"letterbox size must be positive, got {size!r}")
+    return width, height
+
+
+def _fitted_size(orig_w: int, orig_h: int, width: int, height: int) -> tuple[int, int]:
+    # Darknet's integer arithmetic: fit the side that limits, scale the other one down.
+    if width * orig_h < height * orig_w:
+        return width, max(1, orig_h * width // orig_w)
+    return max(1, orig_w * height // orig_h), height
 
 
 def letterbox(image, size: int | tuple[int, int]) -> tuple[torch.Tensor, LetterboxParams]:
@@ -65,30 +114,32 @@ def letterbox(image, size: int | tuple[int, int]) -> tuple[torch.Tensor, Letterb
     import numpy as np
     from PIL import Image
 
-    width, height = (size, size) if isinstance(size, int) else size
-    if width < 1 or height < 1:
-        raise ValueError(f"letterbox size must be positive, got {size!r}")
+    width, height = _input_size(size)
     image = image.convert("RGB")
-    orig_w, orig_h = image.size
-    # Darknet's integer arithmetic: fit the side that limits, scale the other one down.
-    if width * orig_h < height * orig_w:
-        new_w, new_h = width, max(1, orig_h * width // orig_w)
-    else:
-        new_w, new_h = max(1, orig_w * height // orig_h), height
+    params = letterbox_params_for(image.size, (width, height))
+    new_w, new_h = _fitted_size(*image.size, width, height)
     resized = image.resize((new_w, new_h), Image.BILINEAR)
-    pad_x, pad_y = (width - new_w) // 2, (height - new_h) // 2
+    pad_x, pad_y = int(params.pad_x), int(params.pad_y)
 
     pixels = torch.from_numpy(np.asarray(resized, dtype=np.uint8).copy())
     canvas = torch.full((3, height, width), LETTERBOX_FILL, dtype=torch.float32)
     canvas[:, pad_y : pad_y + new_h, pad_x : pad_x + new_w] = pixels.permute(2, 0, 1) / 255.0
-    params = LetterboxParams(
-        scale=min(width / orig_w, height / orig_h),
-        pad_x=float(pad_x),
-        pad_y=float(pad_y),
-        original_width=orig_w,
-        original_height=orig_h,
-    )
     return canvas, params
+
+
+def network_input_size(
+    outputs: Sequence[torch.Tensor], layers: Sequence[YoloLayerSpec]
+) -> tuple[int, int]:
+    """(width, height) of the input that produced ``outputs``: a map's grid times its stride."""
+    if not outputs:
+        raise ValueError("got no output maps")
+    grid_h, grid_w = outputs[0].shape[-2:]
+    return grid_w * layers[0].stride, grid_h * layers[0].stride
+
+
+def flatten_outputs(outputs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """All raw maps as one ``(B, N)`` tensor: what a training step backpropagates through."""
+    return torch.cat([out.flatten(1) for out in outputs], dim=1)
 
 
 def decode_yolo_outputs(
@@ -149,6 +200,7 @@ def postprocess_detections(
     conf_threshold: float = DEFAULT_CONF_THRESHOLD,
     iou_threshold: float = DEFAULT_IOU_THRESHOLD,
     max_detections: int = DEFAULT_MAX_DETECTIONS,
+    max_candidates: int = DEFAULT_MAX_CANDIDATES,
     class_names: Sequence[str] = COCO_CLASSES,
 ) -> list[list[dict]]:
     """Decode, threshold, run class-aware NMS and map boxes back through the letterbox.
@@ -156,13 +208,14 @@ def postprocess_detections(
     A (box, class) pair is a candidate when objectness x class probability exceeds
     ``conf_threshold`` (Darknet's rule, so one box may carry several classes). Returns, per image,
     up to ``max_detections`` dicts ``{box: [x1, y1, x2, y2], score, class_id, class_name}``, best
-    first. Boxes are in original-image pixels when ``letterbox_params`` is given (one for the
+    first. Only the ``max_candidates`` best-scoring candidates of an image enter NMS. Boxes are in original-image pixels when ``letterbox_params`` is given (one for the
     batch, or one per image), otherwise in network-input pixels.
     """
     from torchvision.ops import batched_nms
 
-    if max_detections < 1:
-        raise ValueError(f"max_detections must be at least 1, got {max_detections}")
+    for name, value in (("max_detections", max_detections), ("max_candidates", max_candidates)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
     decoded = decode_yolo_outputs(outputs, layers)
     batch, _, attrs = decoded.shape
     if attrs - 5 != len(class_names):
@@ -176,12 +229,26 @@ def postprocess_detections(
         if len(per_image) != batch:
             raise ValueError(f"got {len(per_image)} letterbox params for a batch of {batch}")
 
+    input_w, input_h = network_input_size(outputs, layers)
+    for params in per_image:
+        if params is not None and params.input_width is not None and (
+            (params.input_width, params.input_height) != (input_w, input_h)
+        ):
+            raise ValueError(
+                f"the outputs come from a {input_w}x{input_h} input but the letterbox params are "
+                f"for a {params.input_width}x{params.input_height} one; pass the params of the "
+                "image that was fed"
+            )
+
     results = []
     for det, params in zip(decoded, per_image, strict=True):
         scores = det[:, 4:5] * det[:, 5:]
         box_idx, class_idx = torch.nonzero(scores > conf_threshold, as_tuple=True)
-        boxes = det[box_idx, :4]
         cand_scores = scores[box_idx, class_idx]
+        if cand_scores.numel() > max_candidates:
+            best = cand_scores.topk(max_candidates).indices
+            box_idx, class_idx, cand_scores = box_idx[best], class_idx[best], cand_scores[best]
+        boxes = det[box_idx, :4]
         keep = batched_nms(boxes, cand_scores, class_idx, iou_threshold)[:max_detections]
         boxes, cand_scores, class_idx = boxes[keep], cand_scores[keep], class_idx[keep]
         if params is not None:
@@ -200,3 +267,59 @@ def postprocess_detections(
             ]
         )
     return results
+
+
+def letterboxed_sample(
+    image: str, input_size: Sequence[int], batch_size: int
+) -> tuple[torch.Tensor, LetterboxParams]:
+    """A photograph from ``assets/`` letterboxed to ``input_size`` (3, H, W), repeated to a batch.
+
+    Returns the float32 NCHW batch in [0, 1] and the letterbox params of the one image.
+    """
+    from .inputs.vision import batch, sample_image
+
+    sizes = tuple(input_size) if isinstance(input_size, Sequence) else ()
+    if (
+        len(sizes) != 3
+        or sizes[0] != 3
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes)
+        or sizes[1] % NETWORK_STRIDE
+        or sizes[2] % NETWORK_STRIDE
+    ):
+        raise ValueError(
+            f"input_size must be (3, height, width) with height and width positive multiples of "
+            f"{NETWORK_STRIDE}, got {input_size!r}"
+        )
+    pixels, params = letterbox(sample_image(image), (sizes[2], sizes[1]))
+    return batch(pixels, batch_size), params
+
+
+def decode_detections(
+    outputs: Sequence[torch.Tensor],
+    layers: Sequence[YoloLayerSpec],
+    *,
+    letterbox_params: LetterboxParams | Sequence[LetterboxParams | None] | None = None,
+    image: str = SAMPLE_IMAGE,
+    conf_threshold: float | None = None,
+    iou_threshold: float | None = None,
+    max_detections: int | None = None,
+) -> list[list[dict]]:
+    """``postprocess_detections`` for a loader: ``None`` means Darknet's default threshold, and
+    without letterbox params boxes map back to the sample ``image`` at the outputs' input size."""
+    if isinstance(outputs, torch.Tensor) or not all(isinstance(o, torch.Tensor) for o in outputs):
+        raise TypeError(
+            f"outputs must be the tuple of raw maps the network returns, got {type(outputs).__name__}"
+        )
+    if letterbox_params is None:
+        from .inputs.vision import sample_image
+
+        size = sample_image(image).size
+        letterbox_params = letterbox_params_for(size, network_input_size(outputs, layers))
+    return postprocess_detections(
+        outputs,
+        layers,
+        letterbox_params=letterbox_params,
+        conf_threshold=DEFAULT_CONF_THRESHOLD if conf_threshold is None else conf_threshold,
+        iou_threshold=DEFAULT_IOU_THRESHOLD if iou_threshold is None else iou_threshold,
+        max_detections=DEFAULT_MAX_DETECTIONS if max_detections is None else max_detections,
+    )
