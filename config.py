@@ -83,6 +83,9 @@ class ModelConfig:
     input_size: (channels, height, width) of one image for vision models.
     test_num_layers: the depth the default test suite runs at when the full model is too slow for
         CI; ``None`` means full size.
+    test_input_size: the input size the default test suite's forward passes use when the
+        variant's own is too slow for CI (its loader's ``load_inputs`` takes ``input_size=``);
+        ``None`` means the variant's own.
     """
 
     pretrained_model_name: str
@@ -98,6 +101,7 @@ class ModelConfig:
     num_params: int | None = None
     input_size: tuple[int, int, int] | None = None
     test_num_layers: int | None = None
+    test_input_size: tuple[int, int, int] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
