@@ -208,8 +208,9 @@ def postprocess_detections(
     A (box, class) pair is a candidate when objectness x class probability exceeds
     ``conf_threshold`` (Darknet's rule, so one box may carry several classes). Returns, per image,
     up to ``max_detections`` dicts ``{box: [x1, y1, x2, y2], score, class_id, class_name}``, best
-    first. Only the ``max_candidates`` best-scoring candidates of an image enter NMS. Boxes are in original-image pixels when ``letterbox_params`` is given (one for the
-    batch, or one per image), otherwise in network-input pixels.
+    first. Only the ``max_candidates`` best-scoring candidates of an image enter NMS. Boxes are
+    in original-image pixels when ``letterbox_params`` is given (one for the batch, or one per
+    image), otherwise in network-input pixels.
     """
     from torchvision.ops import batched_nms
 

@@ -168,11 +168,8 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
 
 
 def _is_hex(text: str) -> bool:
-    try:
-        int(text, 16)
-    except ValueError:
-        return False
-    return True
+    # Not int(text, 16): it also takes "0x" prefixes and underscores.
+    return all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 def _no_options(kwargs: dict[str, Any]) -> None:

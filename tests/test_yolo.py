@@ -149,7 +149,8 @@ def test_missing_and_unknown_local_files(tmp_path):
 
 def test_converted_safetensors_round_trip(tmp_path):
     loader, saved = _written("yolov3-tiny", tmp_path / "yolov3-tiny.weights")
-    converted = save_safetensors(loader.load_model(weights=tmp_path / "yolov3-tiny.weights"), tmp_path / "c.safetensors")
+    from_darknet = loader.load_model(weights=tmp_path / "yolov3-tiny.weights")
+    converted = save_safetensors(from_darknet, tmp_path / "c.safetensors")
     loaded = loader.load_model(weights=converted, dtype_override=torch.bfloat16)
     assert loader.weights_source == f"local:{converted}"
     assert all(p.dtype == torch.bfloat16 for p in loaded.parameters())
@@ -203,7 +204,8 @@ def test_pretrained_offline_and_not_cached_fails_fast_or_falls_back(tmp_path, mo
     with pytest.raises(WeightsUnavailableError) as err:
         loader.load_model(weights="pretrained")
     message = str(err.value)
-    for part in ("yolov4_608", "yolov4.weights", "darknet_yolo_v3_optimal", str(tmp_path / "empty"), "weights='random'"):
+    remedy = (str(tmp_path / "empty"), "weights='random'")
+    for part in ("yolov4_608", "yolov4.weights", "darknet_yolo_v3_optimal", *remedy):
         assert part in message
 
     tiny = yolov3.ModelLoader("yolov3_tiny_416")
@@ -241,6 +243,19 @@ def test_download_lands_verified_in_the_torch_hub_cache(tmp_path, monkeypatch):
     cached.write_bytes(cached.read_bytes()[:-4] + b"\1\2\3\4")
     with pytest.raises(CorruptWeightsError, match=f"has sha256 {_sha256(cached)}.*Delete it"):
         loader.load_model(weights="pretrained")
+
+
+def test_source_checks_what_a_row_declares():
+    from tt_forge_models.sources.darknet import DarknetSource
+
+    network = _loader("yolov4-tiny")._network()
+    for bad in ("0x" + "a" * 62, "a" * 63, "g" * 64, "a" * 32 + "_" + "a" * 31):
+        with pytest.raises(ValueError, match="64 hex digits"):
+            DarknetSource(network, name="yolov4-tiny", url="https://example.com/x.weights", sha256=bad)
+    no_url = DarknetSource(network, name="yolov4-tiny", url=None, sha256=None)
+    assert "no sha256" in no_url.describe() and not no_url.is_cached()
+    with pytest.raises(WeightsUnavailableError, match="no release URL"):
+        no_url.load_pretrained(dtype=None, offline=False)
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -295,7 +310,8 @@ def test_decode_maps_boxes_back_to_the_photograph(module):
     size = (3, 256, 416)  # wide, so the letterbox pads left and right
     loader.load_inputs(input_size=size)
     stride = loader._network().yolo_layers[0].stride
-    outputs, (cx, cy), (w, h) = _one_detection(loader, size, cls=0, cell=(256 // stride // 2, 416 // stride // 2))
+    middle = (256 // stride // 2, 416 // stride // 2)
+    outputs, (cx, cy), (w, h) = _one_detection(loader, size, cls=0, cell=middle)
     (detections,) = loader.decode_output(outputs)
     assert len(detections) == 1
     det = detections[0]
