@@ -83,6 +83,12 @@ class ModelConfig:
     input_size: (channels, height, width) of one image for vision models.
     test_num_layers: the depth the default test suite runs at when the full model is too slow for
         CI; ``None`` means full size.
+
+    What a frontend may expect of the variant (checked by the suite on a reduced instance):
+
+    bf16_pcc: the Pearson correlation a bf16 run reaches against fp32 with the same weights.
+    export_unsupported: why ``torch.export.export`` cannot capture the model; ``None`` means it can.
+    quirks: known behaviours worth knowing before compiling it.
     """
 
     pretrained_model_name: str
@@ -98,6 +104,9 @@ class ModelConfig:
     num_params: int | None = None
     input_size: tuple[int, int, int] | None = None
     test_num_layers: int | None = None
+    bf16_pcc: float = 0.99
+    export_unsupported: str | None = None
+    quirks: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
