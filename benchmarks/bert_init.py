@@ -66,12 +66,13 @@ def main() -> None:
     parser.add_argument("--baseline", action="store_true", help="also time transformers from_config in fp32")
     args = parser.parse_args()
     modes = [("floor", "bfloat16"), ("loader", "bfloat16")] + ([("from_config", "float32")] if args.baseline else [])
-    best = {}
-    for mode, dtype in modes:
-        runs = [measure(args.variant, dtype, mode, args.threads) for _ in range(args.repeat)]
-        best[mode] = {"seconds": min(r["seconds"] for r in runs),
-                      "peak_growth": min(r["peak_growth"] for r in runs),
-                      "model_bytes": runs[0]["model_bytes"]}
+    runs: dict[str, list[dict]] = {mode: [] for mode, _ in modes}
+    # Rounds interleave the routes, so load from other processes hits them alike.
+    for _ in range(args.repeat):
+        for mode, dtype in modes:
+            runs[mode].append(measure(args.variant, dtype, mode, args.threads))
+    best = {mode: {"seconds": min(r["seconds"] for r in got), "peak_growth": min(r["peak_growth"] for r in got),
+                   "model_bytes": got[0]["model_bytes"]} for mode, got in runs.items()}
     floor = best["floor"]["seconds"]
     print(f"{'route':<12} {'dtype':<9} {'seconds':>8} {'x floor':>8} {'peak RSS':>10} {'x model':>8}")
     for mode, dtype in modes:
