@@ -83,6 +83,9 @@ class ModelConfig:
     input_size: (channels, height, width) of one image for vision models.
     test_num_layers: the depth the default test suite runs at when the full model is too slow for
         CI; ``None`` means full size.
+    mirror_packages: folders of installed Python packages (``"<package>/<folder>"``) that hold an
+        identical snapshot of the pretrained repository (weights, config, tokenizer); read when
+        the framework's own cache misses, before any download.
 
     What a frontend may expect of the variant (checked by the suite on a reduced instance):
 
@@ -104,6 +107,7 @@ class ModelConfig:
     num_params: int | None = None
     input_size: tuple[int, int, int] | None = None
     test_num_layers: int | None = None
+    mirror_packages: tuple[str, ...] = ()
     bf16_pcc: float = 0.99
     export_unsupported: str | None = None
     quirks: tuple[str, ...] = ()
