@@ -86,6 +86,15 @@ class ModelConfig:
     test_input_size: the input size the default test suite's forward passes use when the
         variant's own is too slow for CI (its loader's ``load_inputs`` takes ``input_size=``);
         ``None`` means the variant's own.
+    mirror_packages: folders of installed Python packages (``"<package>/<folder>"``) that hold an
+        identical snapshot of the pretrained repository (weights, config, tokenizer); read when
+        the framework's own cache misses, before any download.
+
+    What a frontend may expect of the variant (checked by the suite on a reduced instance):
+
+    bf16_pcc: the Pearson correlation a bf16 run reaches against fp32 with the same weights.
+    export_unsupported: why ``torch.export.export`` cannot capture the model; ``None`` means it can.
+    quirks: known behaviours worth knowing before compiling it.
     """
 
     pretrained_model_name: str
@@ -102,6 +111,10 @@ class ModelConfig:
     input_size: tuple[int, int, int] | None = None
     test_num_layers: int | None = None
     test_input_size: tuple[int, int, int] | None = None
+    mirror_packages: tuple[str, ...] = ()
+    bf16_pcc: float = 0.99
+    export_unsupported: str | None = None
+    quirks: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -63,6 +63,30 @@ def network_available(url_or_host: str) -> bool:
     return _host_answers(host, int(port or 443))
 
 
+def package_folder(spec: str) -> Path | None:
+    """The folder ``spec`` (``"<package>/<sub/folder>"``) inside an installed package, or None.
+
+    The package is located with ``importlib.util.find_spec`` and never imported, so naming a large
+    package that ships model files costs nothing.
+    """
+    import importlib.util
+
+    package, _, sub = str(spec).partition("/")
+    if not package.isidentifier() or Path(sub).is_absolute() or ".." in Path(sub).parts:
+        raise ValueError(
+            f"package folder {spec!r} must be '<importable package>/<relative folder>', e.g. 'my_pkg/model'"
+        )
+    try:
+        found = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    for root in (found.submodule_search_locations or []) if found is not None else []:
+        folder = Path(root) / sub
+        if folder.is_dir():
+            return folder
+    return None
+
+
 def resolve_choice(weights: str | os.PathLike | None) -> str | Path:
     """Normalise ``weights=`` to one of ``CHOICES`` or an existing local ``Path``."""
     if weights is None:
