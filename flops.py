@@ -47,11 +47,11 @@ def count_flops(loader: "ForgeModel", *, batch_size: int = 1, dtype: Any = None,
     """
     inputs = loader.load_inputs(dtype_override=dtype, batch_size=batch_size)
     errors = []
-    for method in (_count_on_meta, _count_on_fake):
+    for name, method in (("meta", _count_on_meta), ("fake", _count_on_fake)):
         try:
-            return FlopCount(method(loader, inputs, dtype, model_kwargs), method.__name__.rsplit("_", 1)[1])
+            return FlopCount(method(loader, inputs, dtype, model_kwargs), name)
         except Exception as err:  # any failure of a forward pass: record it and try the next way
-            errors.append(f"{method.__name__.rsplit('_', 1)[1]}: {one_line(err, 200)}")
+            errors.append(f"{name}: {one_line(err, 200)}")
     return FlopCount(None, None, "; ".join(errors))
 
 
