@@ -186,10 +186,10 @@ def _architecture(loader: Any) -> dict[str, Any] | None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    entry = _one(args.model, args.variant)
     from .flops import count_flops
     from .materialize import count_parameters
 
-    entry = _one(args.model, args.variant)
     loader = entry.make_loader()
     meta = loader.load_model(device="meta", dtype_override=args.dtype)
     params = count_parameters(meta)
@@ -370,7 +370,7 @@ def _bench_overhead(args: argparse.Namespace, entries: list) -> int:
             for batch_size in args.batch_size or (1,):
                 results.append(benchmark.measure_overhead(
                     entry, dtype=dtype, batch_size=batch_size, device=args.device, weights=args.weights,
-                    calls=args.iters, rounds=args.rounds,
+                    calls=args.iters, rounds=args.rounds, threads=args.threads,
                 ))
     if args.json:
         for result in results:
@@ -378,14 +378,14 @@ def _bench_overhead(args: argparse.Namespace, entries: list) -> int:
         return 0
     for r in results:
         low, high = r["overhead_pct_range"]
-        print(f"{r['id']} {r['dtype']} batch {r['batch_size']} on {r['device']}: "
+        print(f"{r['id']} {r['dtype']} batch {r['batch_size']} on {r['device']} ({r['threads']} thread{'s' if r['threads'] != 1 else ''}): "
               f"{r['rounds']} interleaved rounds of {r['calls_per_round']} calls")
         print(f"  bare loop     {r['bare_call_s'] * 1e3:10.3f} ms per call (fastest round)")
         print(f"  harness loop  {r['harness_call_s'] * 1e3:10.3f} ms per call (fastest round)")
-        print(f"  overhead      {r['overhead_pct']:+.3f}% (fastest rounds; median of per-round ratios "
-              f"{r['overhead_pct_median']:+.3f}%, range {low:+.2f}% .. {high:+.2f}%)")
-        print(f"  fixed cost    {r['fixed_cost_per_call_s'] * 1e6:.3f} us per call (on nn.Identity) = "
-              f"{r['fixed_cost_pct']:.4f}% of this model's call")
+        print(f"  overhead      {r['overhead_pct']:+.3f}% (median of paired rounds; the rounds range "
+              f"{low:+.2f}% .. {high:+.2f}%, which is this machine's noise)")
+        print(f"  fixed cost    {r['fixed_cost_per_call_s'] * 1e6:.3f} us per call, measured on nn.Identity = "
+              f"{r['fixed_cost_pct']:.4f}% of this model's call: the harness's own cost")
     return 0
 
 
@@ -471,10 +471,16 @@ def cmd_prefetch(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    entry = _one(args.model, args.variant)
+    out = Path(args.out).expanduser()
+    if out.exists() and not args.force and not (out.is_dir() and not any(out.iterdir())):
+        # Checked again when writing; here it saves loading a model only to refuse.
+        raise UsageError(f"{str(out)!r} already exists; choose another folder or pass --force to replace it")
     from .materialize import count_parameters
     from .weights import write_export_folder
 
-    entry = _one(args.model, args.variant)
     loader = entry.make_loader()
     model = loader.load_model(dtype_override=args.dtype, weights=args.weights)
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
@@ -487,7 +493,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         "num_params": count_parameters(model),
         "weights": loader.weights_source,
     }
-    out = write_export_folder(model, args.out, record, force=args.force)
+    out = write_export_folder(model, out, record, force=args.force)
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     files = ", ".join(sorted(p.name for p in out.iterdir()))
     print(f"wrote {out} ({files}; {size / 2**20:.1f} MiB; {record['dtype']}, weights: {record['weights']})")
