@@ -180,6 +180,8 @@ def run_benchmark(
     import torch
 
     device = resolve_device(options.device)  # a missing GPU fails here, before any load
+    if "compile" in options.modes:
+        _check_backend(options.backend)
     if options.threads is not None:
         torch.set_num_threads(options.threads)
     entries = list(entries)
@@ -197,6 +199,17 @@ def run_benchmark(
     finally:
         bar.close()
     return records
+
+
+def _check_backend(backend: Any) -> None:
+    """An unknown backend name fails once, before anything loads, rather than in every case."""
+    import torch._dynamo
+
+    if not isinstance(backend, str):
+        return  # a callable backend; torch.compile judges it
+    known = [b for b in torch._dynamo.list_backends(exclude_tags=()) if "TESTING" not in b]
+    if backend not in known:
+        raise ValueError(f"unknown torch.compile backend {backend!r}; available here: {', '.join(known)}")
 
 
 def _run_group(
@@ -465,12 +478,15 @@ def markdown_table(records: Sequence[Mapping[str, Any]]) -> str:
     cuda = any(r.get("peak_cuda_bytes") is not None for r in records)
     header = ["variant", "dtype", "batch", "mode", "load s", "first call s", "p50 ms", "p90 ms", "p99 ms",
               "samples/s", "GFLOP/s", "peak RSS MiB"] + (["peak CUDA MiB"] if cuda else [])
-    rows = []
+    rows, notes = [], []
     for r in records:
         mode = r["mode"] if r["mode"] == "eager" else f"compile ({r['backend']})"
         row = [r["id"], _DTYPE_SHORT.get(r["dtype"], r["dtype"]), str(r["batch_size"]), mode]
         if r["status"] != "ok":
-            row += [_fmt(r.get("load_s"), 2), f"error: {r['error']}"] + [""] * (len(header) - 6)
+            # The message goes under the table, so one long error does not widen every row.
+            notes.append(f"[{len(notes) + 1}] {r['id']} {_DTYPE_SHORT.get(r['dtype'], r['dtype'])} "
+                         f"batch {r['batch_size']} {mode}: {r['error']}")
+            row += [_fmt(r.get("load_s"), 2), f"error [{len(notes)}]"] + [""] * (len(header) - 6)
         else:
             row += [
                 _fmt(r["load_s"], 2),
@@ -491,7 +507,7 @@ def markdown_table(records: Sequence[Mapping[str, Any]]) -> str:
                                  for i, (c, w) in enumerate(zip(cells, widths))) + " |"
 
     rule = "|" + "|".join(("-" * (w + 1) + ":") if i in right else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(header), rule] + [line(r) for r in rows])
+    return "\n".join([line(header), rule] + [line(r) for r in rows] + ([""] + notes if notes else []))
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -96,8 +96,10 @@ def test_list_filters_and_json_import_no_torch(env):
         (["bench", "--batch-size", "0"], ["batch-size", ">= 1"]),
         (["list", "--task", "cv_image_klassification"], ["unknown task", "cv_image_cls"]),
         (["frobnicate"], ["invalid choice", "export"]),
+        (["bench", "resnet", "--variant", "resnet18", "--mode", "compile", "--backend", "nope"],
+         ["unknown torch.compile backend 'nope'", "inductor"]),
     ],
-    ids=["model", "variant", "bench-variant", "dtype", "batch", "task", "command"],
+    ids=["model", "variant", "bench-variant", "dtype", "batch", "task", "command", "backend"],
 )
 def test_errors_are_one_line(env, argv, words):
     assert_one_line_error(cli(*argv, env=env, ok=False), *words)
