@@ -224,7 +224,7 @@ def _run_group(
 
     import torch
 
-    from .flops import count_flops
+    from .flops import FlopCount, count_flops
 
     sync = synchronizer(device)
     loader = entry.make_loader()
@@ -247,7 +247,10 @@ def _run_group(
     for batch_size in options.batch_sizes:
         key = (entry.id, batch_size)
         if key not in flops_cache:
-            flops_cache[key] = count_flops(loader, batch_size=batch_size, dtype=dtype, **options.model_kwargs)
+            try:
+                flops_cache[key] = count_flops(loader, batch_size=batch_size, dtype=dtype, **options.model_kwargs)
+            except Exception as err:  # the inputs cannot be built; the case below will say so too
+                flops_cache[key] = FlopCount(None, None, one_line(err))
         flops = flops_cache[key]
         try:
             inputs = move_to(loader.load_inputs(dtype_override=dtype, batch_size=batch_size), device)
@@ -270,8 +273,6 @@ def _run_group(
 
 
 def _time_case(model: Any, inputs: Any, mode: str, options: BenchOptions, device: Any, sync: Callable) -> dict[str, Any]:
-    import functools
-
     import torch
 
     rss_reset = _reset_peak_rss()
@@ -283,16 +284,22 @@ def _time_case(model: Any, inputs: Any, mode: str, options: BenchOptions, device
         torch._dynamo.reset()
         model = torch.compile(model, backend=options.backend, dynamic=False)
     call = bound_call(model, inputs)
-    with torch.no_grad():
-        start = time.perf_counter()
-        call()
-        sync()
-        first_call_s = time.perf_counter() - start
-        for _ in range(options.warmup):
+    try:
+        with torch.no_grad():
+            start = time.perf_counter()
             call()
-        sync()
-        times, wall = timed_calls(call, options.iters, sync)
-    peak_rss, rss_method = _peak_rss(rss_reset)
+            sync()
+            first_call_s = time.perf_counter() - start
+            for _ in range(options.warmup):
+                call()
+            sync()
+            times, wall = timed_calls(call, options.iters, sync)
+        peak_rss, rss_method = _peak_rss(rss_reset)
+    finally:
+        if mode == "compile":
+            # Compiled graphs would otherwise stay resident into the next case's peak memory.
+            del call, model
+            torch._dynamo.reset()
     ordered = sorted(times)
     return {
         "first_call_s": first_call_s,

@@ -44,6 +44,7 @@ def _err(line: str) -> None:
 
 
 def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    """Replaces ``warnings.showwarning``: a user needs the message, not our file, line and source."""
     _err("warning: " + " ".join(str(message).split()))
 
 
@@ -98,7 +99,10 @@ def _selected(args: argparse.Namespace) -> list:
     from .discovery import list_variants
 
     models = list(getattr(args, "models", None) or []) + list(args.model or [])
-    entries = list_variants(model=models or None, task=args.task, source=args.source, group=args.group, name=args.name)
+    try:
+        entries = list_variants(model=models or None, task=args.task, source=args.source, group=args.group, name=args.name)
+    except ValueError as err:  # an unknown model, task, source or group
+        raise UsageError(str(err)) from err
     wanted = getattr(args, "variant", None)
     if wanted:
         valid = list(dict.fromkeys(e.variant for e in entries))
@@ -114,7 +118,10 @@ def _one(model: str, variant: str | None) -> Any:
     """The entry of one model's variant (its default when ``variant`` is None)."""
     from .discovery import get_loader, list_variants
 
-    name = str(get_loader(model)._resolve_variant(variant))
+    try:
+        name = str(get_loader(model)._resolve_variant(variant))
+    except ValueError as err:  # an unknown model or variant; the message lists the valid ones
+        raise UsageError(str(err)) from err
     return next(e for e in list_variants(model=model) if e.variant == name)
 
 
@@ -153,12 +160,22 @@ def cmd_list(args: argparse.Namespace) -> int:
 # ---- info ----------------------------------------------------------------------------------------
 
 
-def _input_spec(inputs: Any) -> list[dict[str, Any]]:
-    """Name, shape and dtype of each tensor the model is called with."""
+def _input_spec(inputs: Any, model: Any) -> list[dict[str, Any]]:
+    """Name, shape and dtype of each tensor the model is called with.
+
+    Keyword inputs are named by their keys; positional ones by the parameters of
+    ``model.forward`` they bind to (``x``, ``pixel_values``).
+    """
+    import inspect
+
     import torch
 
     from .devices import map_tensors
 
+    try:
+        params = [n for n in inspect.signature(model.forward).parameters if n not in ("args", "kwargs")]
+    except (TypeError, ValueError):
+        params = []
     spec: list[dict[str, Any]] = []
 
     def visit(obj: Any, name: str) -> None:
@@ -169,10 +186,13 @@ def _input_spec(inputs: Any) -> list[dict[str, Any]]:
                 visit(value, f"{name}.{key}" if name else str(key))
         elif isinstance(obj, (list, tuple)):
             for i, value in enumerate(obj):
-                visit(value, f"{name}[{i}]" if name else f"arg{i}")
+                positional = params[i] if i < len(params) else f"arg{i}"
+                visit(value, f"{name}[{i}]" if name else positional)
 
-    # A bare tensor is the one positional argument; dicts are keywords (see call_model).
-    visit(map_tensors(inputs, lambda t: t), "" if not isinstance(inputs, torch.Tensor) else "input")
+    # map_tensors turns any mapping (a BatchEncoding) into a plain dict; a bare tensor is the one
+    # positional argument, as call_model passes it.
+    plain = map_tensors(inputs, lambda t: t)
+    visit((plain,) if isinstance(plain, torch.Tensor) else plain, "")
     return spec
 
 
@@ -193,7 +213,6 @@ def cmd_info(args: argparse.Namespace) -> int:
     loader = entry.make_loader()
     meta = loader.load_model(device="meta", dtype_override=args.dtype)
     params = count_parameters(meta)
-    del meta
     inputs = loader.load_inputs(dtype_override=args.dtype, batch_size=args.batch_size)
     flops = count_flops(loader, batch_size=args.batch_size, dtype=args.dtype)
     source = loader._weights_source()
@@ -205,7 +224,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "flops_method": flops.method,
         "flops_error": flops.error,
         "flops_batch_size": args.batch_size,
-        "inputs": _input_spec(inputs),
+        "inputs": _input_spec(inputs, meta),
         "weights": source.describe(),
         "weights_cached": bool(source.is_cached()),
         "config": entry.config.to_dict(),

@@ -113,7 +113,7 @@ def test_info_reports_params_flops_inputs_and_weights(env):
     assert info["num_params"] == info["num_params_table"] == RESNET18_PARAMS
     # ResNet-18 is 1.82 G multiply-adds; FlopCounterMode counts 2 FLOPs each.
     assert 3.4e9 < info["flops"] < 3.8e9 and info["flops_method"] == "meta" and info["flops_error"] is None
-    assert info["inputs"] == [{"name": "input", "shape": [1, 3, 224, 224], "dtype": "float32"}]
+    assert info["inputs"] == [{"name": "x", "shape": [1, 3, 224, 224], "dtype": "float32"}]  # forward(x)
     assert "ResNet18_Weights.IMAGENET1K_V1" in info["weights"] and info["weights_cached"] is False
     assert info["config"]["weights_tag"] == "IMAGENET1K_V1"
 
