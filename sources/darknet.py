@@ -71,9 +71,9 @@ class DarknetSource(WeightsSource):
         if not self.url:
             return "pass weights='random' or the path of a .weights or .safetensors file"
         return (
-            f"download {self.url} to {self.cache_file()} (on a machine with network, "
-            "loader.load_model(weights='pretrained') puts it there), pass the path of a .weights "
-            "or .safetensors file, or pass weights='random'"
+            f"download {self.url} to {self.cache_file()} (`python -m tt_forge_models prefetch` "
+            "does it on a machine with network), pass the path of a .weights or .safetensors "
+            "file, or pass weights='random'"
         )
 
     # ---- building ------------------------------------------------------------------------------
@@ -102,13 +102,13 @@ class DarknetSource(WeightsSource):
         return self._from_darknet(path, dtype)
 
     def load_path(self, path: Path, *, dtype: Any, **kwargs: Any) -> nn.Module:
-        """A ``.weights`` release file, or a converted state dict (``.safetensors``, or a torch
-        checkpoint read with ``weights_only=True``)."""
+        """A ``.weights`` release file, or a converted state dict: ``.safetensors``, a torch
+        checkpoint read with ``weights_only=True``, or a ``tt-forge-models export`` folder."""
         _no_options(kwargs)
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"weights file {str(path)!r} does not exist or is not a file")
-        if path.suffix == DARKNET_SUFFIX:
+        if path.suffix == DARKNET_SUFFIX and not path.is_dir():
+            if not path.is_file():  # before allocating a model for nothing
+                raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
             return self._from_darknet(path, dtype)
         return build_from_state_dict(self.construct, read_state_dict(path), dtype=dtype, origin=str(path))
 

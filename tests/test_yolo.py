@@ -160,6 +160,18 @@ def test_converted_safetensors_round_trip(tmp_path):
         _loader("yolov4-tiny").load_model(weights=converted)
 
 
+def test_export_folder_round_trip(tmp_path):
+    from tt_forge_models.weights import write_export_folder
+
+    loader, saved = _written("yolov4-tiny", tmp_path / "yolov4-tiny.weights")
+    record = {"model": "yolov4", "variant": "yolov4_tiny_320"}
+    out = write_export_folder(loader.load_model(weights=tmp_path / "yolov4-tiny.weights"), tmp_path / "out", record)
+    assert _same_state(loader.load_model(weights=out), saved)
+    assert loader.weights_source == f"local:{out}"
+    with pytest.raises(CorruptWeightsError, match="holds an export of yolov4 variant 'yolov4_tiny_320'"):
+        yolov4.ModelLoader("yolov4_tiny_416").load_model(weights=out)
+
+
 def test_unknown_load_model_keywords_are_rejected():
     with pytest.raises(TypeError, match="num_layers"):
         _loader("yolov4-tiny").load_model(weights="random", num_layers=2)
