@@ -578,7 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iters", type=_positive_int, default=30,
                    help="timed calls per case (default 30); with --overhead, calls per round")
     p.add_argument("--threads", type=_positive_int, help="torch threads (default: torch's own choice)")
-    p.add_argument("--jsonl", metavar="FILE", help="write one JSON record per case to FILE (schema in docs/cli.md)")
+    p.add_argument("--jsonl", metavar="FILE", help="write one JSON record per case to FILE (schema in README.md, Benchmarking)")
     p.add_argument("--json", action="store_true", help="print the JSON records on stdout instead of the table")
     p.add_argument("--plot", metavar="PNG", help="plot throughput against batch size per variant and mode")
     p.add_argument("--overhead", action="store_true",

@@ -58,9 +58,9 @@ def _row(network: str, size: int, test_size: int | None = None) -> ModelConfig:
 
 class ModelLoader(ForgeModel):
     _VARIANTS = {
-        ModelVariant.YOLOV3_416: _row("yolov3", 416),
-        # The same network at the larger input; tests run it at the family's smallest size.
-        ModelVariant.YOLOV3_608: _row("yolov3", 608, test_size=416),
+        # The suite runs the full networks at 256: bf16 convolutions are slow on CPUs without native bf16.
+        ModelVariant.YOLOV3_416: _row("yolov3", 416, test_size=256),
+        ModelVariant.YOLOV3_608: _row("yolov3", 608, test_size=256),
         ModelVariant.YOLOV3_TINY_320: _row("yolov3-tiny", 320),
         ModelVariant.YOLOV3_TINY_416: _row("yolov3-tiny", 416, test_size=320),
     }
