@@ -383,3 +383,20 @@ def test_training_step_reaches_the_first_layer():
     flat.float().square().mean().backward()
     grad = model.conv0.conv.weight.grad
     assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [pytest.param((m, v), id=f"{m.__name__.split('.')[-2]}-{v}") for m in (yolov3, yolov4) for v in m.ModelVariant],
+)
+def test_fp32_forward_at_the_deployment_size(variant):
+    """The generic tests run reduced inputs; this runs each variant at its own size, in fp32."""
+    module, name = variant
+    loader = module.ModelLoader(name)
+    size = loader.get_variant_config().input_size[1]
+    model = loader.load_model(weights="random")
+    with torch.no_grad():
+        outputs = model(loader.load_inputs())
+    strides = sorted({size // o.shape[-1] for o in outputs})
+    assert all(o.shape[:2] == (1, 255) and o.shape[-1] * (size // o.shape[-1]) == size for o in outputs)
+    assert strides in ([16, 32], [8, 16, 32]) and all(torch.isfinite(o).all() for o in outputs)
