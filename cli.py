@@ -50,6 +50,32 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    import time
+
+    from .discovery import get_loader
+
+    loader = get_loader(args.model)(args.variant)
+    timings = {}
+    start = time.perf_counter()
+    model = loader.load_model(dtype_override=args.dtype, weights=args.weights)
+    timings["load"] = time.perf_counter() - start
+    start = time.perf_counter()
+    inputs = loader.load_inputs(dtype_override=args.dtype, batch_size=args.batch_size)
+    timings["inputs"] = time.perf_counter() - start
+    import torch
+
+    start = time.perf_counter()
+    with torch.no_grad():
+        outputs = loader.call_model(model, inputs)
+    timings["forward"] = time.perf_counter() - start
+    decoded = loader.decode_output(outputs)
+    print(f"{loader.get_model_info().name}  weights: {loader.weights_source}")
+    print(json.dumps(decoded, indent=2, default=str))
+    print("  ".join(f"{step} {seconds:.3f}s" for step, seconds in timings.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tt-forge-models", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -57,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_list)
+    p = commands.add_parser("run", help="load a variant, run it on its sample input, print the decoded output")
+    p.add_argument("model", help="model folder, e.g. resnet")
+    p.add_argument("--variant", help="variant name (default: the model's default)")
+    p.add_argument("--dtype", help="fp32, bf16 or fp16 (default: the model's own)")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--weights", help="auto (default), pretrained, random or a local path")
+    p.set_defaults(func=cmd_run)
     return parser
 
 

@@ -4,8 +4,8 @@
 it is ``None``, ``TT_FORGE_MODELS_WEIGHTS`` sets the default, and failing that ``"auto"``.
 
 - pretrained: the source's own mechanism at the pinned version (a :class:`WeightsSource` does it).
-  Offline (``TT_FORGE_MODELS_OFFLINE=1``, ``HF_HUB_OFFLINE=1``, or the host not answering within
-  seconds) only the local caches are read, and a miss raises :class:`WeightsUnavailableError`
+  Offline (``TT_FORGE_MODELS_OFFLINE=1``, ``HF_HUB_OFFLINE=1`` for hub sources, or the host not
+  answering within seconds) only the local caches are read, and a miss raises :class:`WeightsUnavailableError`
   naming the variant, the source and the remedy.
 - random: the exact architecture from a config shipped here, seeded, no hub.
 - auto: pretrained when it can be had, else random with one :class:`WeightsFallbackWarning`.
@@ -41,8 +41,8 @@ def _env_true(name: str) -> bool:
 
 
 def offline_switch_on() -> bool:
-    """Our own switch, or Hugging Face's, says: do not touch the network."""
-    return _env_true(OFFLINE_ENV) or _env_true("HF_HUB_OFFLINE")
+    """Our own switch says: do not touch the network."""
+    return _env_true(OFFLINE_ENV)
 
 
 @lru_cache(maxsize=None)
@@ -108,6 +108,10 @@ class WeightsSource:
             "caches here, or pass weights='random' for the exact architecture with random weights"
         )
 
+    def construct(self) -> "nn.Module":
+        """The plain framework build (fp32, its own init): the baseline benchmarks compare to."""
+        raise NotImplementedError
+
     def build_meta(self, **kwargs: Any) -> "nn.Module":
         raise NotImplementedError
 
@@ -124,6 +128,10 @@ class WeightsSource:
 
     def load_path(self, path: Path, *, dtype: "torch.dtype | None", **kwargs: Any) -> "nn.Module":
         raise NotImplementedError
+
+    def offline(self) -> bool:
+        """Whether to read only the caches: a switch is on or the host does not answer."""
+        return not network_available(self.host) if self.host else offline_switch_on()
 
     def is_cached(self) -> bool:
         """Whether the pretrained weights are already on this machine."""
@@ -169,7 +177,7 @@ def load_with_policy(
         return LoadedWeights(source.load_path(choice, dtype=dtype, **kwargs), f"local:{choice}")
     if choice == "random":
         return LoadedWeights(source.build_random(dtype=dtype, seed=seed, **kwargs), "random")
-    offline = not network_available(source.host) if source.host else offline_switch_on()
+    offline = source.offline()
     try:
         return LoadedWeights(source.load_pretrained(dtype=dtype, offline=offline, **kwargs), "pretrained")
     except WeightsUnavailableError as err:

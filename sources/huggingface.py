@@ -29,7 +29,9 @@ def hub_host() -> str:
 
 
 def hub_offline() -> bool:
-    return not network_available(hub_host())
+    """Hugging Face's own switch, ours, or no answer from the hub within seconds."""
+    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    return flag or not network_available(hub_host())
 
 
 def hub_file(repo_id: str, filename: str, revision: str | None, *, offline: bool) -> str:
@@ -123,6 +125,9 @@ class HuggingFaceSource(WeightsSource):
     def host(self) -> str:  # type: ignore[override]
         return hub_host()
 
+    def offline(self) -> bool:
+        return hub_offline()
+
     def describe(self) -> str:
         return f"Hugging Face {self.hub_id}@{self.revision or 'main'}"
 
@@ -153,6 +158,10 @@ class HuggingFaceSource(WeightsSource):
 
     def _constructor(self, config: Any) -> Any:
         return lambda: self._model_cls()(config)
+
+    def construct(self, **kwargs: Any) -> Any:
+        """The plain framework build: fp32, transformers' own init."""
+        return self._constructor(self.load_config(**kwargs))()
 
     def build_meta(self, *, dtype: Any = None, num_layers: int | None = None, **kwargs: Any) -> Any:
         model = construct_on_meta(self._constructor(self.load_config(num_layers=num_layers, **kwargs)))

@@ -10,7 +10,7 @@ import torch
 
 from ..materialize import build_from_state_dict, build_random, construct_on_meta, materialize_
 from ..weights import WeightsSource, read_state_dict
-from .huggingface import hub_file, hub_host, is_hub_cached
+from .huggingface import hub_file, hub_host, hub_offline, is_hub_cached
 
 
 class TimmSource(WeightsSource):
@@ -35,7 +35,11 @@ class TimmSource(WeightsSource):
     def repo_id(self) -> str:
         return self.pretrained_cfg["hf_hub_id"]
 
-    def _construct(self) -> torch.nn.Module:
+    def offline(self) -> bool:
+        return hub_offline()
+
+    def construct(self) -> torch.nn.Module:
+        """The plain framework build: fp32, the framework's own init."""
         return timm.create_model(self.name, pretrained=False)
 
     def describe(self) -> str:
@@ -48,22 +52,22 @@ class TimmSource(WeightsSource):
         )
 
     def build_meta(self, *, dtype: Any = None, **kwargs: Any) -> torch.nn.Module:
-        model = construct_on_meta(self._construct)
+        model = construct_on_meta(self.construct)
         return model.to(dtype) if dtype is not None else model
 
     def build_random(self, *, dtype: Any, seed: int, **kwargs: Any) -> torch.nn.Module:
-        return build_random(self._construct, dtype=dtype, seed=seed)
+        return build_random(self.construct, dtype=dtype, seed=seed)
 
     def load_pretrained(self, *, dtype: Any, offline: bool, **kwargs: Any) -> torch.nn.Module:
         path = hub_file(self.repo_id, "model.safetensors", self.revision, offline=offline)
-        model = materialize_(construct_on_meta(self._construct, buffers_on_meta=False), dtype)
+        model = materialize_(construct_on_meta(self.construct, buffers_on_meta=False), dtype)
         # timm's own loader: applies the architecture's checkpoint filter and class-count adaptation.
         cfg = dict(self.pretrained_cfg, file=path, hf_hub_id=None, url=None)
         timm.models.load_pretrained(model, pretrained_cfg=cfg)
         return model
 
     def load_path(self, path: Path, *, dtype: Any, **kwargs: Any) -> torch.nn.Module:
-        return build_from_state_dict(self._construct, read_state_dict(path), dtype=dtype, origin=str(path))
+        return build_from_state_dict(self.construct, read_state_dict(path), dtype=dtype, origin=str(path))
 
     def is_cached(self) -> bool:
         return is_hub_cached(self.repo_id, "model.safetensors", self.revision)

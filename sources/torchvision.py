@@ -24,7 +24,8 @@ class TorchvisionSource(WeightsSource):
     def weights_enum(self) -> Any:
         return torchvision.models.get_model_weights(self.builder)[self.weights_tag]
 
-    def _construct(self) -> torch.nn.Module:
+    def construct(self) -> torch.nn.Module:
+        """The plain framework build: fp32, the framework's own init."""
         return torchvision.models.get_model(self.builder, weights=None)
 
     def describe(self) -> str:
@@ -41,11 +42,11 @@ class TorchvisionSource(WeightsSource):
         )
 
     def build_meta(self, *, dtype: Any = None, **kwargs: Any) -> torch.nn.Module:
-        model = construct_on_meta(self._construct)
+        model = construct_on_meta(self.construct)
         return model.to(dtype) if dtype is not None else model
 
     def build_random(self, *, dtype: Any, seed: int, **kwargs: Any) -> torch.nn.Module:
-        return build_random(self._construct, dtype=dtype, seed=seed)
+        return build_random(self.construct, dtype=dtype, seed=seed)
 
     def load_pretrained(self, *, dtype: Any, offline: bool, **kwargs: Any) -> torch.nn.Module:
         if offline and not self.is_cached():
@@ -56,10 +57,10 @@ class TorchvisionSource(WeightsSource):
             )
         except OSError as err:  # URLError and friends
             raise WeightsUnavailableError(f"download of {self.weights_enum.url} failed: {err}") from err
-        return build_from_state_dict(self._construct, state, dtype=dtype, origin=self.weights_enum.url)
+        return build_from_state_dict(self.construct, state, dtype=dtype, origin=self.weights_enum.url)
 
     def load_path(self, path: Path, *, dtype: Any, **kwargs: Any) -> torch.nn.Module:
-        return build_from_state_dict(self._construct, read_state_dict(path), dtype=dtype, origin=str(path))
+        return build_from_state_dict(self.construct, read_state_dict(path), dtype=dtype, origin=str(path))
 
     def is_cached(self) -> bool:
         return self.cache_file().is_file()

@@ -1,0 +1,114 @@
+"""The weights policy on real loading paths, fed from caches and folders the tests fill themselves."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import run_python
+from tt_forge_models.resnet.pytorch import ModelLoader, ModelVariant
+from tt_forge_models.weights import save_safetensors
+
+REV_HF = ModelLoader._VARIANTS[ModelVariant.RESNET_50_HF].revision
+REV_TIMM = ModelLoader._VARIANTS[ModelVariant.RESNET_50_TIMM].revision
+
+
+def _same_state(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize("variant", [ModelVariant.RESNET_18, ModelVariant.RESNET_50_HF, ModelVariant.RESNET_50_TIMM])
+def test_local_safetensors_round_trip(variant, tmp_path):
+    loader = ModelLoader(variant)
+    saved = loader.load_model(weights="random", seed=7)
+    path = save_safetensors(saved, tmp_path / "weights.safetensors")
+    assert not list(tmp_path.glob(".*.tmp")), "no temporary file is left behind"
+    loaded = loader.load_model(weights=path)
+    assert loader.weights_source == f"local:{path}"
+    assert _same_state(saved, loaded)
+    bf16 = loader.load_model(weights=path, dtype_override=torch.bfloat16)
+    assert all(p.dtype == torch.bfloat16 for p in bf16.parameters())
+
+
+def test_local_torch_checkpoint_is_read_weights_only(tmp_path):
+    loader = ModelLoader(ModelVariant.RESNET_18)
+    saved = loader.load_model(weights="random", seed=1)
+    path = tmp_path / "resnet18.pth"
+    torch.save(saved.state_dict(), path)
+    assert _same_state(saved, loader.load_model(weights=path))
+
+
+def test_hf_save_pretrained_folder(tmp_path):
+    loader = ModelLoader(ModelVariant.RESNET_50_HF)
+    saved = loader.load_model(weights="random", seed=2)
+    saved.save_pretrained(tmp_path / "resnet")
+    assert _same_state(saved, loader.load_model(weights=tmp_path / "resnet"))
+
+
+def test_pretrained_from_filled_caches_with_the_hub_off(tmp_path):
+    """Each source's real pretrained path, reading caches laid out as the hub and torch hub do."""
+    hf_cache = tmp_path / "hf" / "hub"
+    torch_home = tmp_path / "torch"
+    run_python(
+        f"""
+        import torch, torchvision
+        from pathlib import Path
+        from tt_forge_models.resnet.pytorch import ModelLoader, ModelVariant
+        from tt_forge_models.weights import save_safetensors
+
+        hf = Path({str(hf_cache)!r})
+
+        def snapshot(repo, rev):
+            folder = hf / ("models--" + repo.replace("/", "--"))
+            (folder / "refs").mkdir(parents=True)
+            (folder / "refs" / "main").write_text(rev)
+            return folder / "snapshots" / rev
+
+        # Hugging Face: a save_pretrained snapshot at the pinned revision.
+        m = ModelLoader(ModelVariant.RESNET_50_HF).load_model(weights="random", seed=11)
+        m.save_pretrained(snapshot("microsoft/resnet-50", {REV_HF!r}))
+        # timm: model.safetensors in the timm hub repo at the pinned revision.
+        m = ModelLoader(ModelVariant.RESNET_50_TIMM).load_model(weights="random", seed=12)
+        save_safetensors(m, snapshot("timm/resnet50.a1_in1k", {REV_TIMM!r}) / "model.safetensors")
+        # torchvision: the checkpoint file in the torch hub cache.
+        m = ModelLoader(ModelVariant.RESNET_18).load_model(weights="random", seed=13)
+        url = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
+        ckpt = Path({str(torch_home)!r}) / "hub" / "checkpoints"
+        ckpt.mkdir(parents=True)
+        torch.save(m.state_dict(), ckpt / url.rsplit("/", 1)[1])
+        """,
+        env={"HF_HUB_CACHE": str(hf_cache), "TORCH_HOME": str(torch_home)},
+    )
+    run_python(
+        """
+        import warnings, torch
+        from tt_forge_models.resnet.pytorch import ModelLoader, ModelVariant
+
+        warnings.simplefilter("error")  # a fallback to random weights would be an error here
+        for variant, seed in [("resnet_50_hf", 11), ("resnet50_timm", 12), ("resnet18", 13)]:
+            loader = ModelLoader(variant)
+            expected = loader.load_model(weights="random", seed=seed).state_dict()
+            for weights in ("pretrained", "auto"):
+                got = loader.load_model(weights=weights, dtype_override=torch.bfloat16)
+                assert loader.weights_source == "pretrained", (variant, loader.weights_source)
+                state = got.state_dict()
+                assert state.keys() == expected.keys(), variant
+                for key, value in expected.items():
+                    want = value.to(torch.bfloat16) if value.is_floating_point() else value
+                    assert torch.equal(state[key], want), (variant, key)
+            assert loader._weights_source().is_cached()
+        print("ok")
+        """,
+        env={
+            "HF_HUB_CACHE": str(hf_cache),
+            "TORCH_HOME": str(torch_home),
+            "HF_HUB_OFFLINE": "1",
+            "TT_FORGE_MODELS_OFFLINE": "1",
+        },
+    )
+
+
+def test_meta_build_allocates_nothing():
+    model = ModelLoader(ModelVariant.RESNET_152).load_model(device="meta", dtype_override=torch.bfloat16)
+    assert all(p.is_meta and p.dtype == torch.bfloat16 for p in model.parameters())
