@@ -150,6 +150,16 @@ class HuggingFaceSource(WeightsSource):
             if isinstance(num_layers, bool) or not isinstance(num_layers, int) or not 1 <= num_layers <= full:
                 raise ValueError(f"num_layers must be an int in 1..{full}, got {num_layers!r}")
             data[self.layers_key] = num_layers
+        if overrides:
+            # A misspelt keyword (num_layer=2) would otherwise pass silently into the config and
+            # build the full model.
+            known = set(data) | set(transformers.AutoConfig.for_model(data["model_type"]).to_dict())
+            unknown = sorted(set(overrides) - known)
+            if unknown:
+                raise TypeError(
+                    f"unknown keyword(s) {', '.join(unknown)} for {self.hub_id}: not a load option "
+                    f"(num_layers) nor a field of its {data['model_type']} config"
+                )
         data.update(overrides)
         return transformers.AutoConfig.for_model(**data)
 
