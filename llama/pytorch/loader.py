@@ -177,7 +177,8 @@ class ModelLoader(ForgeModel):
         prefill = self._prefill(batch_size=batch_size, seq_len=seq_len)
         if mode == "prefill":
             if num_layers is not None or overrides:
-                raise TypeError(f"num_layers and config overrides only shape mode='decode' inputs, got {sorted(overrides) or 'num_layers'}")
+                given = ", ".join(["num_layers"] * (num_layers is not None) + sorted(overrides))
+                raise TypeError(f"{given}: num_layers and config overrides only shape mode='decode' inputs")
             return prefill
         config = self.load_config(num_layers=num_layers, **overrides)
         cache = synthetic_cache(config, batch_size=batch_size, past_len=prefill["input_ids"].shape[1])
