@@ -16,6 +16,7 @@ import torch
 
 from tt_forge_models import PreprocessorFallbackWarning, WeightsUnavailableError
 from tt_forge_models.llama import ModelLoader
+from tt_forge_models.llama.pytorch.loader import PROMPT
 
 NARROW = dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2, head_dim=16)
 
@@ -100,3 +101,64 @@ def test_gated_model_offline_names_the_remedy(tmp_path, monkeypatch):
     message = str(err.value)
     assert "llama_3_2_3b_instruct" in message and "0cb88a4f764b7a12671c53f0838cd831a0843b95" in message
     assert "token" in message and "weights='random'" in message
+
+
+def _word_level_tokenizer(size: int):
+    """A real tokenizers-backed tokenizer with TinyLlama's specials and ``size`` tokens, holding
+    every word of the prompt (stands in for the real one, which this suite cannot download)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    words = sorted(set(PROMPT.replace(".", " . ").replace(",", " , ").split()))
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for word in words + [f"filler{i}" for i in range(size)]:
+        if len(vocab) == size:
+            break
+        vocab.setdefault(word, len(vocab))
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+@pytest.mark.parametrize("size, trusted", [(32000, True), (100, False)])
+def test_tokenizer_from_the_cache_is_verified_before_use(tmp_path, size, trusted):
+    loader = ModelLoader("tinyllama_v1_1")
+    row = loader.get_variant_config()
+    snapshot = tmp_path / "hub" / "models--TinyLlama--TinyLlama_v1.1" / "snapshots" / row.revision
+    _word_level_tokenizer(size).save_pretrained(snapshot)
+    loader.load_config().save_pretrained(snapshot)  # the hub repo has one; AutoTokenizer reads it
+    code = textwrap.dedent(
+        """
+        import json, warnings
+        import torch
+        from tt_forge_models import PreprocessorFallbackWarning
+        from tt_forge_models.llama import ModelLoader
+
+        loader = ModelLoader("tinyllama_v1_1")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            inputs = loader.load_inputs(seq_len=64)
+        fallbacks = [str(w.message) for w in caught if issubclass(w.category, PreprocessorFallbackWarning)]
+        model = loader.load_model(weights="random", num_layers=1, hidden_size=64, intermediate_size=128,
+                                  num_attention_heads=4, num_key_value_heads=2)
+        with torch.no_grad():
+            outputs = model(**inputs)
+        text = loader.decode_output(outputs, model=model, inputs=inputs, max_new_tokens=3)
+        ids = inputs["input_ids"][0][inputs["attention_mask"][0].bool()].tolist()
+        print("RESULT " + json.dumps({"fallbacks": fallbacks, "ids": ids, "decoded": text}))
+        """
+    )
+    env = {**os.environ, "HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1", "TT_FORGE_MODELS_OFFLINE": "1"}
+    env.pop("HF_HUB_CACHE", None)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads(next(l for l in proc.stdout.splitlines() if l.startswith("RESULT ")).removeprefix("RESULT "))
+    assert report["ids"][0] == 1
+    if trusted:
+        expected = _word_level_tokenizer(size)(PROMPT)
+        assert report["fallbacks"] == [] and report["ids"] == expected["input_ids"]
+        assert all(isinstance(row, str) for row in report["decoded"])
+    else:
+        assert len(report["fallbacks"]) == 1 and "100 tokens" in report["fallbacks"][0]
+        assert all(isinstance(row, list) for row in report["decoded"])
