@@ -118,9 +118,9 @@ def test_load_config_builds_nothing(monkeypatch):
 def test_full_70b_on_meta_is_instant():
     loader = ModelLoader(ModelVariant.LLAMA_3_3_70B_INSTRUCT)
     loader.load_model(device="meta")  # warm the imports
-    start = time.perf_counter()
+    start = time.process_time()
     model = loader.load_model(device="meta", dtype_override=torch.bfloat16)
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
     assert model.lm_head.weight.device.type == "meta" and model.lm_head.weight.dtype == torch.bfloat16
 
 
@@ -153,10 +153,12 @@ def test_70b_is_refused_before_anything_is_built_or_fetched(weights, machine_wit
     monkeypatch.setattr(HuggingFaceSource, "build_random", lambda *a, **k: pytest.fail("reached build_random"))
     loader = ModelLoader(ModelVariant.LLAMA_3_1_70B_INSTRUCT)
     loader.load_model(device="meta", num_layers=1)  # warm the imports: time the guard itself
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     with pytest.raises(ModelTooLargeError) as err:
         loader.load_model(weights=weights, dtype_override=torch.bfloat16)
-    assert time.perf_counter() - start < 1.0
+    # CPU time, since other work on a shared runner stretches wall time; about 0.2 s here.
+    assert time.process_time() - cpu_start < 1.0
+    assert time.perf_counter() - start < 10.0, "no download, no allocation, no hang"
     assert isinstance(err.value, MemoryError)
     message = str(err.value)
     assert "131.4 GiB" in message  # 70,553,706,496 parameters x 2 bytes
