@@ -151,6 +151,7 @@ class ForgeModel(ABC):
             dtype=dtype,
             seed=seed,
             device=device,
+            model_name=self.get_model_info().model,
             **kwargs,
         )
         model = loaded.model

@@ -1,28 +1,128 @@
-"""``python -m tt_forge_models``: the zoo from a shell.
+"""``python -m tt_forge_models`` (or ``tt-forge-models``): the zoo from a shell.
 
-Errors are one line on stderr and a non-zero exit, never a traceback.
+Commands: list, info, run, bench, prefetch, export; ``COMMAND --help`` describes each.
+Errors are one line on stderr and a non-zero exit, never a traceback; warnings are one line too.
+``list`` imports no torch: every command imports torch inside itself, only when it needs it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from typing import Sequence
+import time
+import warnings
+from typing import Any, Sequence
+
+# Exit statuses: 1 for a failure while working, 2 for a command line that cannot be run.
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+DEBUG_ENV = "TT_FORGE_MODELS_DEBUG"
 
 
-def _add_filters(parser: argparse.ArgumentParser) -> None:
+class UsageError(ValueError):
+    """The command line asks for something that cannot be done."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, like every other error of the command."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        _err(f"error: {message} (see `{self.prog} --help`)")
+        sys.exit(EXIT_USAGE)
+
+
+def _err(line: str) -> None:
+    """Write one line to stderr without tearing a progress bar."""
+    if "tqdm" in sys.modules:
+        from tqdm import tqdm
+
+        tqdm.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
+def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    """Replaces ``warnings.showwarning``: a user needs the message, not our file, line and source."""
+    _err("warning: " + " ".join(str(message).split()))
+
+
+# ---- argument types (checked before torch is imported) -------------------------------------------
+
+
+def _dtype(name: str) -> str:
+    from .dtypes import canonical_dtype_name
+
+    try:
+        return canonical_dtype_name(name)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+# ---- selection -----------------------------------------------------------------------------------
+
+
+def _add_filters(parser: argparse.ArgumentParser, *, positional_models: bool = False) -> None:
+    if positional_models:
+        parser.add_argument("models", nargs="*", metavar="MODEL", help="model folders, e.g. resnet (default: all)")
+        parser.add_argument("--variant", action="append", help="variant name, e.g. resnet18 (repeatable; default: all)")
     parser.add_argument("--model", action="append", help="model folder, e.g. resnet (repeatable)")
     parser.add_argument("--task", action="append", help="task, e.g. cv_image_cls (repeatable)")
     parser.add_argument("--source", action="append", help="source, e.g. torchvision (repeatable)")
-    parser.add_argument("--group", action="append", help="group: red, priority, generality")
+    parser.add_argument("--group", action="append", help="group: red, priority, generality (repeatable)")
     parser.add_argument("--name", help="glob on the variant ID or name, e.g. 'resnet/*50*'")
 
 
 def _selected(args: argparse.Namespace) -> list:
+    """The variants the filters (and positional models and --variant, where the command has them) pick."""
     from .discovery import list_variants
 
-    return list_variants(model=args.model, task=args.task, source=args.source, group=args.group, name=args.name)
+    models = list(getattr(args, "models", None) or []) + list(args.model or [])
+    try:
+        entries = list_variants(model=models or None, task=args.task, source=args.source, group=args.group, name=args.name)
+    except ValueError as err:  # an unknown model, task, source or group
+        raise UsageError(str(err)) from err
+    wanted = getattr(args, "variant", None)
+    if wanted:
+        valid = list(dict.fromkeys(e.variant for e in entries))
+        for variant in wanted:
+            if variant not in valid:
+                scope = ", ".join(models) if models else "the selection"
+                raise UsageError(f"unknown variant {variant!r} for {scope}; valid: {', '.join(valid)}")
+        entries = [e for e in entries if e.variant in wanted]
+    return entries
+
+
+def _one(model: str, variant: str | None) -> Any:
+    """The entry of one model's variant (its default when ``variant`` is None)."""
+    from .discovery import get_loader, list_variants
+
+    try:
+        name = str(get_loader(model)._resolve_variant(variant))
+    except ValueError as err:  # an unknown model or variant; the message lists the valid ones
+        raise UsageError(str(err)) from err
+    return next(e for e in list_variants(model=model) if e.variant == name)
 
 
 def _format_params(n: int | None) -> str:
@@ -34,10 +134,17 @@ def _format_params(n: int | None) -> str:
     return str(n)
 
 
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+# ---- list ----------------------------------------------------------------------------------------
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     entries = _selected(args)
     if args.json:
-        print(json.dumps([e.to_dict() for e in entries], indent=2))
+        _print_json([e.to_dict() for e in entries])
         return 0
     rows = [("ID", "TASK", "SOURCE", "GROUP", "PARAMS")]
     for e in entries:
@@ -50,59 +157,482 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    import time
+# ---- info ----------------------------------------------------------------------------------------
 
-    from .discovery import get_loader
 
-    loader = get_loader(args.model)(args.variant)
-    timings = {}
-    start = time.perf_counter()
-    model = loader.load_model(dtype_override=args.dtype, weights=args.weights)
-    timings["load"] = time.perf_counter() - start
-    start = time.perf_counter()
-    inputs = loader.load_inputs(dtype_override=args.dtype, batch_size=args.batch_size)
-    timings["inputs"] = time.perf_counter() - start
+def _input_spec(inputs: Any, model: Any) -> list[dict[str, Any]]:
+    """Name, shape and dtype of each tensor the model is called with.
+
+    Keyword inputs are named by their keys; positional ones by the parameters of
+    ``model.forward`` they bind to (``x``, ``pixel_values``).
+    """
+    import inspect
+
     import torch
 
-    start = time.perf_counter()
-    with torch.no_grad():
-        outputs = loader.call_model(model, inputs)
-    timings["forward"] = time.perf_counter() - start
-    decoded = loader.decode_output(outputs)
-    print(f"{loader.get_model_info().name}  weights: {loader.weights_source}")
-    print(json.dumps(decoded, indent=2, default=str))
-    print("  ".join(f"{step} {seconds:.3f}s" for step, seconds in timings.items()))
+    from .devices import map_tensors
+
+    try:
+        params = [n for n in inspect.signature(model.forward).parameters if n not in ("args", "kwargs")]
+    except (TypeError, ValueError):
+        params = []
+    spec: list[dict[str, Any]] = []
+
+    def visit(obj: Any, name: str) -> None:
+        if isinstance(obj, torch.Tensor):
+            spec.append({"name": name, "shape": list(obj.shape), "dtype": str(obj.dtype).removeprefix("torch.")})
+        elif isinstance(obj, dict):
+            for key, value in obj.items():
+                visit(value, f"{name}.{key}" if name else str(key))
+        elif isinstance(obj, (list, tuple)):
+            for i, value in enumerate(obj):
+                positional = params[i] if i < len(params) else f"arg{i}"
+                visit(value, f"{name}[{i}]" if name else positional)
+
+    # map_tensors turns any mapping (a BatchEncoding) into a plain dict; a bare tensor is the one
+    # positional argument, as call_model passes it.
+    plain = map_tensors(inputs, lambda t: t)
+    visit((plain,) if isinstance(plain, torch.Tensor) else plain, "")
+    return spec
+
+
+def _architecture(loader: Any) -> dict[str, Any] | None:
+    config = loader.load_config()
+    if config is None:
+        return None
+    to_dict = getattr(config, "to_dict", None)
+    data = to_dict() if callable(to_dict) else dict(vars(config))
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    entry = _one(args.model, args.variant)
+    from .flops import count_flops
+    from .materialize import count_parameters
+
+    loader = entry.make_loader()
+    meta = loader.load_model(device="meta", dtype_override=args.dtype)
+    params = count_parameters(meta)
+    inputs = loader.load_inputs(dtype_override=args.dtype, batch_size=args.batch_size)
+    flops = count_flops(loader, batch_size=args.batch_size, dtype=args.dtype)
+    source = loader._weights_source()
+    info = {
+        **entry.to_dict(),
+        "num_params": params,
+        "num_params_table": entry.config.num_params,
+        "flops": flops.flops,
+        "flops_method": flops.method,
+        "flops_error": flops.error,
+        "flops_batch_size": args.batch_size,
+        "inputs": _input_spec(inputs, meta),
+        "weights": source.describe(),
+        "weights_cached": bool(source.is_cached()),
+        "config": entry.config.to_dict(),
+        "architecture": _architecture(loader),
+    }
+    if args.json:
+        _print_json(info)
+        return 0
+    print(f"{entry.id}{'  (default)' if entry.is_default else ''}")
+    print(f"  name        {info['name']}")
+    print(f"  task        {info['task']}    source {info['source']}    group {info['group']}")
+    table = entry.config.num_params
+    note = "" if table is None or table == params else f"  (table says {table:,})"
+    print(f"  parameters  {params:,} ({_format_params(params)}){note}")
+    where = f"batch {args.batch_size}" + (f", {args.dtype}" if args.dtype else "")
+    how = f", counted on {flops.method}" if flops.method else ""
+    print(f"  FLOPs       {flops} for one forward ({where}{how})")
+    print("  inputs")
+    for item in info["inputs"]:
+        print(f"    {item['name']:<20} {str(item['shape']):<22} {item['dtype']}")
+    cached = "cached here" if info["weights_cached"] else "not cached here (`tt-forge-models prefetch` fetches them)"
+    print(f"  weights     {info['weights']}, {cached}")
+    print("  config")
+    for key, value in info["config"].items():
+        if value not in (None, {}, []):
+            print(f"    {key:<22} {value}")
+    if info["architecture"]:
+        print(f"  architecture ({len(info['architecture'])} fields; --json prints them)")
     return 0
 
 
+# ---- run -----------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .devices import move_to, resolve_device, synchronizer
+
+    entry = _one(args.model, args.variant)
+    device = resolve_device(args.device)  # before the load, so a missing GPU fails at once
+    sync = synchronizer(device)
+    import torch
+
+    loader = entry.make_loader()
+    timings: dict[str, float] = {}
+
+    def step(name: str, fn: Any) -> Any:
+        start = time.perf_counter()
+        result = fn()
+        sync()
+        timings[name] = time.perf_counter() - start
+        return result
+
+    model = step("load", lambda: loader.load_model(dtype_override=args.dtype, weights=args.weights))
+    if device.type != "cpu":
+        model = step("to_device", lambda: model.to(device))
+    inputs = step("inputs", lambda: move_to(loader.load_inputs(dtype_override=args.dtype, batch_size=args.batch_size), device))
+    with torch.no_grad():
+        outputs = step("forward", lambda: loader.call_model(model, inputs))
+    decoded = step("decode", lambda: loader.decode_output(outputs))
+    result = {
+        "id": entry.id,
+        "name": entry.info.name,
+        "weights": loader.weights_source,
+        "device": str(device),
+        "dtype": str(next((p.dtype for p in model.parameters() if p.is_floating_point()), "")).removeprefix("torch."),
+        "batch_size": args.batch_size,
+        "timings_s": timings,
+        "output": decoded,
+    }
+    if args.json:
+        _print_json(result)
+        return 0
+    print(f"{entry.id}  ({result['name']})")
+    print(f"weights: {result['weights']}")
+    print(f"device: {result['device']}  dtype: {result['dtype']}  batch size: {args.batch_size}")
+    print("output:")
+    print(_render(decoded))
+    print("time: " + "  ".join(f"{name} {seconds:.3f}s" for name, seconds in timings.items()))
+    return 0
+
+
+def _render(decoded: Any) -> str:
+    """decode_output for a person: one line per sample when it is a list per sample, else JSON."""
+    if isinstance(decoded, list) and decoded and all(isinstance(x, (list, str, dict)) for x in decoded):
+        return "\n".join(f"  [{i}] {_compact(x)}" for i, x in enumerate(decoded))
+    return json.dumps(decoded, indent=2, default=str)
+
+
+def _compact(item: Any) -> str:
+    if isinstance(item, list):
+        return "; ".join(_compact(x) for x in item)
+    if isinstance(item, dict):
+        parts = [str(item["label"])] if "label" in item else []
+        for key, value in item.items():
+            if key != "label":
+                parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
+        return " ".join(parts)
+    return str(item)
+
+
+# ---- bench ---------------------------------------------------------------------------------------
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import benchmark
+
+    entries = _selected(args)
+    if not entries:
+        raise UsageError("no variant matches the selection; see `tt-forge-models list`")
+    if args.overhead:
+        return _bench_overhead(args, entries)
+    options = benchmark.BenchOptions(
+        dtypes=args.dtype or ("float32",),
+        batch_sizes=args.batch_size or (1,),
+        modes=args.mode or ("eager",),
+        backend=args.backend,
+        device=args.device,
+        weights=args.weights,
+        warmup=args.warmup,
+        iters=args.iters,
+        threads=args.threads,
+    )
+    from .devices import resolve_device
+
+    resolve_device(args.device)  # a missing GPU is an error before anything loads
+    jsonl = None
+    if args.jsonl:
+        os.makedirs(os.path.dirname(os.path.abspath(args.jsonl)), exist_ok=True)
+        jsonl = open(args.jsonl, "w")
+
+    def on_record(record: dict) -> None:
+        line = json.dumps(record)
+        if jsonl is not None:
+            jsonl.write(line + "\n")
+            jsonl.flush()  # a long run's finished cases survive an interruption
+        if args.json:
+            print(line, flush=True)
+
+    try:
+        records = benchmark.run_benchmark(entries, options, progress=not args.no_progress, on_record=on_record)
+    finally:
+        if jsonl is not None:
+            jsonl.close()
+    if not args.json:
+        print(benchmark.markdown_table(records))
+    if args.plot:
+        path = benchmark.plot_throughput(records, args.plot)
+        _err(f"plot written to {path}")
+    failed = [r for r in records if r["status"] != "ok"]
+    if failed:
+        _err(f"error: {len(failed)} of {len(records)} cases failed; first: {failed[0]['id']} {failed[0]['mode']}: {failed[0]['error']}")
+        return EXIT_FAILURE
+    return 0
+
+
+def _bench_overhead(args: argparse.Namespace, entries: list) -> int:
+    from . import benchmark
+
+    results = []
+    for entry in entries:
+        for dtype in args.dtype or ("float32",):
+            for batch_size in args.batch_size or (1,):
+                results.append(benchmark.measure_overhead(
+                    entry, dtype=dtype, batch_size=batch_size, device=args.device, weights=args.weights,
+                    calls=args.iters, rounds=args.rounds, threads=args.threads,
+                ))
+    if args.json:
+        for result in results:
+            print(json.dumps(result))
+        return 0
+    for r in results:
+        low, high = r["overhead_pct_range"]
+        print(f"{r['id']} {r['dtype']} batch {r['batch_size']} on {r['device']} ({r['threads']} thread{'s' if r['threads'] != 1 else ''}): "
+              f"{r['rounds']} interleaved rounds of {r['calls_per_round']} calls")
+        print(f"  bare loop     {r['bare_call_s'] * 1e3:10.3f} ms per call (fastest round)")
+        print(f"  harness loop  {r['harness_call_s'] * 1e3:10.3f} ms per call (fastest round)")
+        print(f"  overhead      {r['overhead_pct']:+.3f}% (median of paired rounds; the rounds range "
+              f"{low:+.2f}% .. {high:+.2f}%, which is this machine's noise)")
+        print(f"  fixed cost    {r['fixed_cost_per_call_s'] * 1e6:.3f} us per call, measured on nn.Identity = "
+              f"{r['fixed_cost_pct']:.4f}% of this model's call: the harness's own cost")
+    return 0
+
+
+# ---- prefetch ------------------------------------------------------------------------------------
+
+
+def _offline_reason(source: Any) -> str:
+    from .weights import OFFLINE_ENV, network_available, offline_switch_on
+
+    if offline_switch_on():
+        return f"{OFFLINE_ENV} is set"
+    host = source.host
+    if host and not network_available(host):
+        return f"{host.split('://', 1)[-1].split('/', 1)[0]} does not answer"
+    return "HF_HUB_OFFLINE is set"
+
+
+def _verify_sha256(entry: Any, source: Any) -> str | None:
+    """Check the declared sha256 of a downloaded file, where the variant declares one."""
+    import hashlib
+
+    from .errors import CorruptWeightsError
+
+    expected = entry.config.weights_sha256
+    cache_file = getattr(source, "cache_file", None)
+    if not expected or not callable(cache_file):
+        return None
+    path = cache_file()
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected.lower():
+        raise CorruptWeightsError(f"{path} has sha256 {digest.hexdigest()}, expected {expected}; delete it and prefetch again")
+    return "sha256 verified"
+
+
+def cmd_prefetch(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    entries = _selected(args)
+    if not entries:
+        raise UsageError("no variant matches the selection; see `tt-forge-models list`")
+    failures: list[str] = []
+    counts = {"fetched": 0, "cached": 0}
+    bar = tqdm(entries, desc="prefetch", unit="variant", file=sys.stderr, disable=args.no_progress)
+    for entry in bar:
+        bar.set_postfix_str(entry.id)
+        source = entry.make_loader()._weights_source()
+        what = source.describe()
+        if source.is_cached():
+            counts["cached"] += 1
+            _err(f"{entry.id}: already cached, skipped ({what})")
+            continue
+        if source.offline():
+            failures.append(f"{entry.id}: offline ({_offline_reason(source)})")
+            _err(f"{entry.id}: cannot download {what}: offline ({_offline_reason(source)})")
+            continue
+        try:
+            source.prefetch()
+            verified = _verify_sha256(entry, source)
+        except Exception as err:  # any download failure: report it, go on with the others
+            from .errors import one_line
+
+            failures.append(f"{entry.id}: {one_line(err)}")
+            _err(f"{entry.id}: failed: {one_line(err)}")
+            continue
+        counts["fetched"] += 1
+        _err(f"{entry.id}: fetched {what}" + (f", {verified}" if verified else ""))
+    bar.close()
+    print(f"{counts['fetched']} fetched, {counts['cached']} already cached, {len(failures)} failed")
+    if failures:
+        offline = all("offline" in f for f in failures)
+        hint = (" Without network this machine can only use caches filled elsewhere: run prefetch where the "
+                "hosts answer and copy the caches (HF_HOME, TORCH_HOME) here." if offline else "")
+        _err(f"error: {len(failures)} of {len(entries)} variants could not be prefetched: {failures[0]}"
+             f"{f' (and {len(failures) - 1} more)' if len(failures) > 1 else ''}.{hint}")
+        return EXIT_FAILURE
+    return 0
+
+
+# ---- export --------------------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    entry = _one(args.model, args.variant)
+    out = Path(args.out).expanduser()
+    if out.exists() and not args.force and not (out.is_dir() and not any(out.iterdir())):
+        # Checked again when writing; here it saves loading a model only to refuse.
+        raise UsageError(f"{str(out)!r} already exists; choose another folder or pass --force to replace it")
+    from .materialize import count_parameters
+    from .weights import write_export_folder
+
+    loader = entry.make_loader()
+    model = loader.load_model(dtype_override=args.dtype, weights=args.weights)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    record = {
+        "id": entry.id,
+        "model": entry.model,
+        "variant": entry.variant,
+        "source": str(entry.config.source),
+        "dtype": str(dtype).removeprefix("torch.") if dtype is not None else None,
+        "num_params": count_parameters(model),
+        "weights": loader.weights_source,
+    }
+    out = write_export_folder(model, out, record, force=args.force)
+    size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
+    files = ", ".join(sorted(p.name for p in out.iterdir()))
+    print(f"wrote {out} ({files}; {size / 2**20:.1f} MiB; {record['dtype']}, weights: {record['weights']})")
+    print(f"load it with: ModelLoader({entry.variant!r}).load_model(weights={str(out)!r}) "
+          f"or `tt-forge-models run {entry.model} --variant {entry.variant} --weights {out}`")
+    return 0
+
+
+# ---- parser --------------------------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tt-forge-models", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = commands.add_parser("list", help="every model and variant with task, source, group and size")
+    from .benchmark import DEFAULT_BACKEND, MODES
+
+    parser = _Parser(prog="tt-forge-models", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    p = commands.add_parser("list", help="every model and variant with task, source, group and size",
+                            description="Every model and variant with task, source, group and parameter count. Imports no torch.")
     _add_filters(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_list)
-    p = commands.add_parser("run", help="load a variant, run it on its sample input, print the decoded output")
-    p.add_argument("model", help="model folder, e.g. resnet")
-    p.add_argument("--variant", help="variant name (default: the model's default)")
-    p.add_argument("--dtype", help="fp32, bf16 or fp16 (default: the model's own)")
-    p.add_argument("--batch-size", type=int, default=1)
+
+    def single(p: argparse.ArgumentParser) -> None:
+        p.add_argument("model", help="model folder, e.g. resnet")
+        p.add_argument("--variant", help="variant name (default: the model's default)")
+
+    p = commands.add_parser("info", help="config, parameters, FLOPs, inputs and weights of one variant",
+                            description="The config, parameter count, FLOPs of one forward (counted on the meta "
+                                        "device: no weights are allocated), input spec, and where the pretrained "
+                                        "weights come from and whether they are cached here.")
+    single(p)
+    p.add_argument("--batch-size", type=_positive_int, default=1, help="batch of the input spec and FLOPs (default 1)")
+    p.add_argument("--dtype", type=_dtype, help="fp32, bf16 or fp16 (default: the model's own)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_info)
+
+    p = commands.add_parser("run", help="load a variant, run it on its sample input, print the decoded output",
+                            description="Load a variant, build its sample inputs, run one forward pass and print "
+                                        "decode_output, where the weights came from and the time of each step.")
+    single(p)
+    p.add_argument("--dtype", type=_dtype, help="fp32, bf16 or fp16 (default: the model's own)")
+    p.add_argument("--batch-size", type=_positive_int, default=1)
     p.add_argument("--weights", help="auto (default), pretrained, random or a local path")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_run)
+
+    p = commands.add_parser("bench", help="time variants x dtypes x batch sizes x modes (eager, compile)",
+                            description="Benchmark the selected variants: load time, first call (with compilation), "
+                                        "latency p50/p90/p99, throughput, achieved GFLOP/s, peak memory. Writes a "
+                                        "Markdown table (stdout), JSON lines (--jsonl/--json) and a plot (--plot).")
+    _add_filters(p, positional_models=True)
+    p.add_argument("--dtype", type=_dtype, nargs="+", help="dtypes to run (default: fp32)")
+    p.add_argument("--batch-size", type=_positive_int, nargs="+", help="batch sizes to run (default: 1)")
+    p.add_argument("--mode", nargs="+", choices=MODES, help="eager and/or compile (default: eager)")
+    p.add_argument("--backend", default=DEFAULT_BACKEND,
+                   help=f"torch.compile backend for compile mode (default: {DEFAULT_BACKEND}; e.g. aot_eager)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    p.add_argument("--weights", default="random",
+                   help="random (default: timings do not depend on the values), auto, pretrained or a path")
+    p.add_argument("--warmup", type=_count, default=5, help="untimed calls after the first (default 5)")
+    p.add_argument("--iters", type=_positive_int, default=30,
+                   help="timed calls per case (default 30); with --overhead, calls per round")
+    p.add_argument("--threads", type=_positive_int, help="torch threads (default: torch's own choice)")
+    p.add_argument("--jsonl", metavar="FILE", help="write one JSON record per case to FILE (schema in docs/cli.md)")
+    p.add_argument("--json", action="store_true", help="print the JSON records on stdout instead of the table")
+    p.add_argument("--plot", metavar="PNG", help="plot throughput against batch size per variant and mode")
+    p.add_argument("--overhead", action="store_true",
+                   help="instead of benchmarking, measure the harness loop against a bare timed loop")
+    p.add_argument("--rounds", type=_positive_int, default=15, help="interleaved rounds for --overhead (default 15)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_bench)
+
+    p = commands.add_parser("prefetch", help="download pinned weights, tokenizers and processors into the caches",
+                            description="Download the pinned pretrained weights (and tokenizers and processors) of "
+                                        "the chosen variants into the usual caches, so this machine can later run "
+                                        "offline. Already cached variants are skipped.")
+    _add_filters(p, positional_models=True)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_prefetch)
+
+    p = commands.add_parser("export", help="write a variant's weights (safetensors) and config into a folder",
+                            description="Write a variant's weights (safetensors) and config into OUT, which "
+                                        "load_model(weights=OUT) and `run --weights OUT` load later. Written beside "
+                                        "OUT and renamed into place, so a failure leaves nothing half-written.")
+    single(p)
+    p.add_argument("--out", required=True, help="folder to create")
+    p.add_argument("--weights", help="auto (default), pretrained, random or a local path")
+    p.add_argument("--dtype", type=_dtype, help="fp32, bf16 or fp16 (default: the model's own)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.set_defaults(func=cmd_export)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.showwarning = _show_warning
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError, MemoryError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
+        _err("interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader (`| head`) has gone; stop quietly, and keep Python's exit flush from failing too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
+    except UsageError as err:
+        _err(f"error: {err}")
+        return EXIT_USAGE
+    except Exception as err:  # the contract: one line, never a traceback (TT_FORGE_MODELS_DEBUG=1 shows it)
+        if os.environ.get(DEBUG_ENV):
+            raise
+        expected = (ValueError, TypeError, OSError, RuntimeError, MemoryError, ImportError)
+        text = " ".join(str(err).split()) or type(err).__name__
+        if not isinstance(err, expected):
+            text = f"{type(err).__name__}: {text} (set {DEBUG_ENV}=1 for the traceback)"
+        _err(f"error: {text}")
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -87,6 +87,15 @@ class ModelConfig:
         like ``num_params``). Test suites decide the ``large`` mark on it, so a variant whose cut
         build is still too big for CI (a 1-layer 70B keeps 2 G parameters of embeddings) is
         deselected by default while its small siblings still run; ``None`` means ``num_params``.
+    mirror_packages: folders of installed Python packages (``"<package>/<folder>"``) that hold an
+        identical snapshot of the pretrained repository (weights, config, tokenizer); read when
+        the framework's own cache misses, before any download.
+
+    What a frontend may expect of the variant (checked by the suite on a reduced instance):
+
+    bf16_pcc: the Pearson correlation a bf16 run reaches against fp32 with the same weights.
+    export_unsupported: why ``torch.export.export`` cannot capture the model; ``None`` means it can.
+    quirks: known behaviours worth knowing before compiling it.
     """
 
     pretrained_model_name: str
@@ -103,6 +112,10 @@ class ModelConfig:
     input_size: tuple[int, int, int] | None = None
     test_num_layers: int | None = None
     test_num_params: int | None = None
+    mirror_packages: tuple[str, ...] = ()
+    bf16_pcc: float = 0.99
+    export_unsupported: str | None = None
+    quirks: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

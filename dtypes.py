@@ -18,6 +18,15 @@ _DTYPE_NAMES = {
 SUPPORTED_DTYPES = ("float32", "bfloat16", "float16")
 
 
+def canonical_dtype_name(name: str) -> str:
+    """The torch attribute name (``"bfloat16"``) for an accepted name (``"bf16"``); no torch import,
+    so a command line can reject a bad name before paying for torch."""
+    canonical = _DTYPE_NAMES.get(name.lower().removeprefix("torch."))
+    if canonical is None:
+        raise ValueError(f"unsupported dtype {name!r}; accepted names: {', '.join(sorted(_DTYPE_NAMES))}")
+    return canonical
+
+
 def resolve_dtype(dtype: Any) -> Any:
     """Return a ``torch.dtype`` (or ``None``) for ``dtype``; reject anything a model cannot run in.
 
@@ -28,12 +37,7 @@ def resolve_dtype(dtype: Any) -> Any:
     import torch
 
     if isinstance(dtype, str):
-        name = _DTYPE_NAMES.get(dtype.lower().removeprefix("torch."))
-        if name is None:
-            raise ValueError(
-                f"unsupported dtype {dtype!r}; accepted names: {', '.join(sorted(_DTYPE_NAMES))}"
-            )
-        return getattr(torch, name)
+        return getattr(torch, canonical_dtype_name(dtype))
     if not isinstance(dtype, torch.dtype):
         raise TypeError(
             f"dtype_override must be a torch.dtype or a name such as 'bf16', got "

@@ -16,9 +16,21 @@ class ModelTooLargeError(MemoryError):
     """Materialising the model would not fit in the memory this machine has available."""
 
 
+class DeviceUnavailableError(RuntimeError):
+    """The requested device (``cuda``) does not exist on this machine."""
+
+
 class WeightsFallbackWarning(UserWarning):
     """``weights="auto"`` could not get pretrained weights and built random ones instead."""
 
 
 class PreprocessorFallbackWarning(UserWarning):
     """No real tokenizer or image processor could be had; inputs come from a documented fallback."""
+
+
+def one_line(err: BaseException, limit: int = 300) -> str:
+    """``err`` as one line, ``Type: first line of the message``, for reports and records that must
+    not carry multi-line library messages."""
+    lines = str(err).strip().splitlines()
+    first = lines[0].strip()[:limit] if lines else ""
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__

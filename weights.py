@@ -10,13 +10,20 @@ it is ``None``, ``TT_FORGE_MODELS_WEIGHTS`` sets the default, and failing that `
 - random: the exact architecture from a config shipped here, seeded, no hub.
 - auto: pretrained when it can be had, else random with one :class:`WeightsFallbackWarning`.
 
+A local path may be a weights file, a Hugging Face ``save_pretrained`` folder, or a folder written by
+:func:`write_export_folder` (``tt-forge-models export``), whose ``config.json`` names the model and
+variant it holds.
+
 Only the standard library is imported at module level.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
+import tempfile
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -61,6 +68,30 @@ def network_available(url_or_host: str) -> bool:
     host = url_or_host.split("://", 1)[-1].split("/", 1)[0]
     host, _, port = host.partition(":")
     return _host_answers(host, int(port or 443))
+
+
+def package_folder(spec: str) -> Path | None:
+    """The folder ``spec`` (``"<package>/<sub/folder>"``) inside an installed package, or None.
+
+    The package is located with ``importlib.util.find_spec`` and never imported, so naming a large
+    package that ships model files costs nothing.
+    """
+    import importlib.util
+
+    package, _, sub = str(spec).partition("/")
+    if not package.isidentifier() or Path(sub).is_absolute() or ".." in Path(sub).parts:
+        raise ValueError(
+            f"package folder {spec!r} must be '<importable package>/<relative folder>', e.g. 'my_pkg/model'"
+        )
+    try:
+        found = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    for root in (found.submodule_search_locations or []) if found is not None else []:
+        folder = Path(root) / sub
+        if folder.is_dir():
+            return folder
+    return None
 
 
 def resolve_choice(weights: str | os.PathLike | None) -> str | Path:
@@ -165,6 +196,7 @@ def load_with_policy(
     dtype: "torch.dtype | None",
     seed: int = 0,
     device: str | None = None,
+    model_name: str | None = None,
     **kwargs: Any,
 ) -> LoadedWeights:
     """Apply the weights policy for one variant and return the model with where it came from."""
@@ -174,6 +206,7 @@ def load_with_policy(
     # Refuse before any download or allocation: pretrained, random and local all land in memory.
     _check_fits(source, variant_name, dtype=dtype, path=choice if isinstance(choice, Path) else None, **kwargs)
     if isinstance(choice, Path):
+        check_export_folder(choice, model=model_name, variant=variant_name)
         return LoadedWeights(source.load_path(choice, dtype=dtype, **kwargs), f"local:{choice}")
     if choice == "random":
         return LoadedWeights(source.build_random(dtype=dtype, seed=seed, **kwargs), "random")
@@ -211,6 +244,14 @@ def read_state_dict(path: Path) -> dict[str, "torch.Tensor"]:
     import torch
 
     path = Path(path)
+    if path.is_dir():
+        # Sources that take a state dict accept an export folder through its one weights file.
+        if not (path / EXPORT_WEIGHTS).is_file():
+            raise FileNotFoundError(
+                f"folder {str(path)!r} has no {EXPORT_WEIGHTS}; expected a weights file or a folder "
+                "written by `tt-forge-models export`"
+            )
+        path = path / EXPORT_WEIGHTS
     if not path.is_file():
         raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
     try:
@@ -262,3 +303,105 @@ def save_safetensors(model: "nn.Module", path: Path) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+# ---- export folders ----------------------------------------------------------------------------
+
+EXPORT_FORMAT = "tt_forge_models.export"
+EXPORT_FORMAT_VERSION = 1
+EXPORT_WEIGHTS = "model.safetensors"
+EXPORT_CONFIG = "config.json"
+# A save_pretrained config.json belongs to transformers; our record rides along under this key.
+_EXPORT_KEY = "tt_forge_models"
+
+
+def export_record(folder: Path) -> dict[str, Any] | None:
+    """The record :func:`write_export_folder` left in ``folder``'s config.json, else ``None``."""
+    config = Path(folder) / EXPORT_CONFIG
+    if not config.is_file():
+        return None
+    try:
+        data = json.loads(config.read_text())
+    except (OSError, ValueError) as err:
+        raise CorruptWeightsError(f"cannot read {str(config)!r}: {err}") from err
+    if not isinstance(data, dict):
+        return None
+    record = data if data.get("format") == EXPORT_FORMAT else data.get(_EXPORT_KEY)
+    return record if isinstance(record, dict) and record.get("format") == EXPORT_FORMAT else None
+
+
+def check_export_folder(path: Path, *, model: str | None, variant: str) -> dict[str, Any] | None:
+    """The export record of ``path`` after checking it holds ``model``/``variant``; ``None`` when
+    ``path`` is not an export folder. A mismatch is a :class:`CorruptWeightsError`."""
+    if not Path(path).is_dir():
+        return None
+    record = export_record(path)
+    if record is None:
+        return None
+    held = (record.get("model"), record.get("variant"))
+    wanted = (model if model is not None else held[0], variant)
+    if held != wanted:
+        raise CorruptWeightsError(
+            f"{str(path)!r} holds an export of {held[0]} variant {held[1]!r}, not {wanted[0]} variant "
+            f"{wanted[1]!r}; load it with variant {held[1]!r} or export {wanted[1]!r}"
+        )
+    return record
+
+
+def write_export_folder(model: "nn.Module", out: Path, record: dict[str, Any], *, force: bool = False) -> Path:
+    """Write ``model``'s weights (safetensors) and a config.json holding ``record`` into ``out``.
+
+    Hugging Face models go through ``save_pretrained``, so the folder is also a normal
+    transformers checkpoint; others get ``model.safetensors`` and a config.json of ``record``
+    alone. The folder is written beside ``out`` and renamed into place, so a failure leaves
+    nothing half-written. An existing non-empty ``out`` is replaced only with ``force``.
+    """
+    out = Path(out).expanduser().absolute()
+    if out.exists() and not force and not (out.is_dir() and not any(out.iterdir())):
+        raise FileExistsError(f"{str(out)!r} already exists; choose another folder or pass force=True (--force)")
+    record = {"format": EXPORT_FORMAT, "format_version": EXPORT_FORMAT_VERSION, **record}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        _chmod_default(tmp, 0o777)
+        if hasattr(model, "save_pretrained"):
+            model.save_pretrained(str(tmp))
+            config = json.loads((tmp / EXPORT_CONFIG).read_text())
+            config[_EXPORT_KEY] = record
+        else:
+            from safetensors.torch import save_model
+
+            save_model(model, str(tmp / EXPORT_WEIGHTS))
+            config = record
+        (tmp / EXPORT_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+        for file in tmp.iterdir():
+            _chmod_default(file, 0o666)
+        _swap_in(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _chmod_default(path: Path, mode: int) -> None:
+    """Give ``path`` the permissions a plain mkdir or open would (temporary files are private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """Rename ``new`` to ``out``, keeping the old ``out`` until the rename has succeeded."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        os.replace(new, out)
+        return
+    old = out.with_name(f".{out.name}.{os.getpid()}.old")
+    os.replace(out, old)
+    try:
+        os.replace(new, out)
+    except OSError:
+        os.replace(old, out)
+        raise
+    if old.is_dir():
+        shutil.rmtree(old)
+    else:
+        old.unlink()

@@ -27,6 +27,7 @@ def source_for(config: ModelConfig, loader_dir: Path) -> "WeightsSource":
             revision=config.revision,
             config_file=Path(loader_dir) / config.config_file,
             model_class=config.model_class,
+            mirrors=config.mirror_packages,
         )
     if config.source == ModelSource.TORCHVISION:
         from .torchvision import TorchvisionSource

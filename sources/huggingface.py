@@ -18,7 +18,7 @@ import transformers
 
 from ..errors import WeightsUnavailableError
 from ..materialize import build_from_state_dict, build_random, construct_on_meta, count_parameters
-from ..weights import WeightsSource, network_available, read_state_dict
+from ..weights import WeightsSource, network_available, package_folder, read_state_dict
 
 # Files worth fetching for a model: weights, configs, tokenizer and processor files.
 PREFETCH_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"]
@@ -104,6 +104,8 @@ class HuggingFaceSource(WeightsSource):
     """One transformers model class at a pinned hub revision with a config shipped here.
 
     ``layers_key`` names the config field that ``num_layers=`` cuts (``num_hidden_layers``).
+    ``mirrors`` are installed-package folders (``"<package>/<folder>"``) holding an identical
+    snapshot of the repository; they are read when the hub cache misses, before any download.
     """
 
     def __init__(
@@ -114,12 +116,14 @@ class HuggingFaceSource(WeightsSource):
         config_file: Path,
         model_class: str,
         layers_key: str = "num_hidden_layers",
+        mirrors: tuple[str, ...] | list[str] = (),
     ) -> None:
         self.hub_id = hub_id
         self.revision = revision
         self.config_file = Path(config_file)
         self.model_class = model_class
         self.layers_key = layers_key
+        self.mirrors = tuple(mirrors)
 
     @property
     def host(self) -> str:  # type: ignore[override]
@@ -132,12 +136,18 @@ class HuggingFaceSource(WeightsSource):
         return f"Hugging Face {self.hub_id}@{self.revision or 'main'}"
 
     def remedy(self) -> str:
+        packages = sorted({m.split("/", 1)[0] for m in self.mirrors})
+        mirror = f"install a package that mirrors it ({', '.join(packages)}), " if packages else ""
         return (
             f"fill the Hugging Face cache (HF_HOME) with {self.hub_id} at revision "
             f"{self.revision} (`python -m tt_forge_models prefetch` on a machine with network, or "
-            f"`hf download {self.hub_id} --revision {self.revision}`), log in with a token if the "
-            "model is gated, or pass weights='random'"
+            f"`hf download {self.hub_id} --revision {self.revision}`), {mirror}log in with a token if "
+            "the model is gated, or pass weights='random'"
         )
+
+    def mirror_folders(self) -> list[Path]:
+        """The mirror folders that are installed here, in the order declared."""
+        return [folder for folder in map(package_folder, self.mirrors) if folder is not None]
 
     # ---- architecture --------------------------------------------------------------------------
 
@@ -197,11 +207,20 @@ class HuggingFaceSource(WeightsSource):
     # ---- weights -------------------------------------------------------------------------------
 
     def load_pretrained(self, *, dtype: Any, offline: bool, num_layers: int | None = None, **kwargs: Any) -> Any:
-        options: dict[str, Any] = {"revision": self.revision, "local_files_only": offline}
+        options: dict[str, Any] = {}
         if num_layers is not None or kwargs:
             # The shipped config is the published one; cutting it keeps the pretrained first layers.
             options["config"] = self.load_config(num_layers=num_layers, **kwargs)
-        return self._from_pretrained(self.hub_id, dtype=dtype, **options)
+        mirrors = self.mirror_folders()
+        try:
+            # With a mirror installed, a cache miss goes to the mirror rather than the network.
+            return self._from_pretrained(
+                self.hub_id, dtype=dtype, revision=self.revision, local_files_only=offline or bool(mirrors), **options
+            )
+        except WeightsUnavailableError:
+            if not mirrors:
+                raise
+        return self._from_pretrained(str(mirrors[0]), dtype=dtype, local_files_only=True, **options)
 
     def _from_pretrained(self, where: str, *, dtype: Any, **options: Any) -> Any:
         try:
@@ -231,9 +250,12 @@ class HuggingFaceSource(WeightsSource):
         )
 
     def is_cached(self) -> bool:
+        weights = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+        if any((folder / "config.json").is_file() and any((folder / w).is_file() for w in weights)
+               for folder in self.mirror_folders()):
+            return True
         return is_hub_cached(self.hub_id, "config.json", self.revision) and any(
-            is_hub_cached(self.hub_id, name, self.revision)
-            for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+            is_hub_cached(self.hub_id, name, self.revision) for name in weights
         )
 
     def prefetch(self) -> None:

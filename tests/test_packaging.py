@@ -54,6 +54,10 @@ def test_installed(tmp_path, editable):
     expected_root = src.resolve() if editable else (tmp_path / "venv").resolve()
     assert expected_root in where.parents, where
     assert out[1].startswith("pytorch_resnet_")
+    # The console script pyproject declares is installed and runs the CLI.
+    script = subprocess.run([str(tmp_path / "venv" / "bin" / "tt-forge-models"), "list", "--model", "resnet"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert script.returncode == 0 and "resnet/pytorch-resnet50" in script.stdout, script.stderr
 
 
 def test_vendored_under_another_package(tmp_path):

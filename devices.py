@@ -1,0 +1,89 @@
+"""The device rule shared by ``run`` and the benchmark harness: which devices a command accepts,
+moving sample inputs onto one, and waiting for it to finish.
+
+Only the standard library is imported at module level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Callable
+
+from .errors import DeviceUnavailableError
+
+DEVICE_TYPES = ("cpu", "cuda")
+
+
+def resolve_device(name: str) -> Any:
+    """A ``torch.device`` for ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` that exists on this machine.
+
+    A device this machine lacks is a :class:`DeviceUnavailableError`, raised before any model is
+    built, so a long load never ends in a device error.
+    """
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"unknown device {name!r}; accepted: {', '.join(DEVICE_TYPES)} (or cuda:N)") from err
+    if device.type not in DEVICE_TYPES:
+        raise ValueError(f"unsupported device {name!r}; accepted: {', '.join(DEVICE_TYPES)} (or cuda:N)")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceUnavailableError(
+                f"device {name!r} was asked for but this machine has no usable CUDA GPU "
+                f"(torch {torch.__version__}, CUDA build {torch.version.cuda or 'none'}); use --device cpu"
+            )
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise DeviceUnavailableError(f"device {name!r} does not exist; this machine has {count} CUDA device(s)")
+    return device
+
+
+def map_tensors(obj: Any, fn: Callable[[Any], Any]) -> Any:
+    """Apply ``fn`` to every tensor in ``obj`` (nested dicts, lists, tuples), keeping the structure."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return fn(obj)
+    if isinstance(obj, Mapping):  # plain dict out, whatever mapping came in (BatchEncoding)
+        return {k: map_tensors(v, fn) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(map_tensors(v, fn) for v in obj)
+    return obj
+
+
+def move_to(obj: Any, device: Any) -> Any:
+    """``obj``'s tensors on ``device``."""
+    return map_tensors(obj, lambda t: t.to(device))
+
+
+def synchronizer(device: Any) -> Callable[[], None]:
+    """A function that waits for the work queued on ``device``; a no-op on the CPU.
+
+    Returned once so that a timing loop pays no per-call lookup.
+    """
+    import torch
+
+    if torch.device(device).type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+def device_name(device: Any) -> str:
+    """The hardware behind ``device``: the GPU model or the CPU model."""
+    import platform
+
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
