@@ -26,6 +26,40 @@ if TYPE_CHECKING:  # pragma: no cover
 PADDING_SIDE = "left"
 
 
+def pad_token_id(config: Any) -> int:
+    """The config's pad token, else its (first) end-of-sequence token: Llama has no pad token,
+    and padded positions are masked anyway."""
+    if getattr(config, "pad_token_id", None) is not None:
+        return config.pad_token_id
+    eos = config.eos_token_id
+    return eos[0] if isinstance(eos, (list, tuple)) else eos
+
+
+def prompt_token_ids(tokenizer: Any | None, config: Any, prompt: str) -> list[int]:
+    """The prompt's ids, BOS first: from ``tokenizer``, or synthetic when it is None.
+
+    Synthetic ids hash each word or punctuation mark (:func:`..inputs.text.synthetic_ids`) into
+    the ordinary ids, which lie between the special tokens at the bottom of the vocabulary
+    (TinyLlama's 0-2) and those at the top (Llama 3's 128000 and up), so none is a control token.
+    """
+    bos = config.bos_token_id
+    if tokenizer is not None:
+        ids = list(tokenizer(prompt)["input_ids"])
+        return ids if ids and ids[0] == bos else [bos] + ids
+    from .inputs.text import pieces, synthetic_ids
+
+    eos = config.eos_token_id
+    specials = {bos, pad_token_id(config), *(eos if isinstance(eos, (list, tuple)) else [eos])}
+    vocab = config.vocab_size
+    low = max((s + 1 for s in specials if s < vocab // 2), default=0)
+    high = min((s for s in specials if s >= vocab // 2), default=vocab)
+    out = synthetic_ids(
+        [prompt], max_length=len(pieces(prompt)) + 1, vocab_size=high, low=low,
+        pad_id=pad_token_id(config), cls_id=bos, token_type_ids=False,
+    )
+    return out["input_ids"][0].tolist()
+
+
 def position_ids_from_mask(attention_mask: "torch.Tensor") -> "torch.Tensor":
     """Positions that count real tokens only; padding gets 1 (any valid index; it is masked)."""
     positions = attention_mask.long().cumsum(-1) - 1
@@ -154,6 +188,8 @@ def cut_at_eos(ids: Sequence[int], eos_ids: Sequence[int]) -> list[int]:
 
 __all__ = [
     "PADDING_SIDE",
+    "pad_token_id",
+    "prompt_token_ids",
     "cache_shapes",
     "cut_at_eos",
     "decode_inputs_from_model",

@@ -281,13 +281,23 @@ class ModelLoader(ForgeModel):
         return list(eos) if isinstance(eos, (list, tuple)) else [eos]
 
     def _tokenizer(self, *, warn: bool = True) -> Any:
-        """The real tokenizer at the pinned revision, or None (with one warning when ``warn``)."""
-        from .tokenizer import load_tokenizer
+        """The real tokenizer at the pinned revision, trusted only when its size is the config's
+        vocabulary and it has a BOS token; else None (with one warning when ``warn``)."""
+        from ...inputs.text import load_tokenizer
 
-        return load_tokenizer(self._weights_source(), self.load_config(), warn=warn)
+        source, config = self._weights_source(), self.load_config()
+        return load_tokenizer(
+            source.hub_id,
+            source.revision,
+            vocab_size=config.vocab_size,
+            special_tokens=("bos_token",),
+            offline=source.offline(),
+            warn=warn,
+        )
 
     def _prompt_ids(self) -> tuple[list[int], int]:
-        """The prompt's token ids (BOS first) and the padding id."""
-        from .tokenizer import prompt_ids
+        """The prompt's token ids (BOS first; synthetic without a tokenizer) and the padding id."""
+        from ...generation import pad_token_id, prompt_token_ids
 
-        return prompt_ids(self._tokenizer(), self.load_config(), self._variant_config.prompt)
+        config = self.load_config()
+        return prompt_token_ids(self._tokenizer(), config, self._variant_config.prompt), pad_token_id(config)
