@@ -7,6 +7,10 @@ batch, and new tokens are appended right after the prompt. ``position_ids`` coun
 only (padding gets position 1, as transformers' ``generate`` does), so a padded row computes the
 same values as the unpadded prompt.
 
+Prefill inputs carry ``use_cache=False``: the prefill graph returns logits only, which
+``torch.export`` and golden comparisons can flatten (a ``DynamicCache`` output is no pytree). The
+helpers here that need the prefill's cache ask for it themselves.
+
 A decode step is one new token per row plus the cache of everything before it, exactly what
 ``generate`` feeds the model after the prefill. The cache is a transformers ``DynamicCache`` of
 ``(batch, kv_heads, past_len, head_dim)`` keys and values per layer; a forward **appends to it in
@@ -66,8 +70,9 @@ def position_ids_from_mask(attention_mask: "torch.Tensor") -> "torch.Tensor":
     return positions.masked_fill(attention_mask == 0, 1)
 
 
-def prefill_inputs(token_ids: Sequence[int], *, batch_size: int, seq_len: int, pad_id: int) -> dict[str, "torch.Tensor"]:
-    """``input_ids``, ``attention_mask`` and ``position_ids`` of shape ``(batch_size, seq_len)``.
+def prefill_inputs(token_ids: Sequence[int], *, batch_size: int, seq_len: int, pad_id: int) -> dict[str, Any]:
+    """``input_ids``, ``attention_mask`` and ``position_ids`` of shape ``(batch_size, seq_len)``,
+    and ``use_cache=False``.
 
     The prompt is left-padded with ``pad_id`` to ``seq_len``, or cut to its first ``seq_len``
     tokens (keeping the BOS token) when longer. Every row is the same prompt.
@@ -86,7 +91,12 @@ def prefill_inputs(token_ids: Sequence[int], *, batch_size: int, seq_len: int, p
         "input_ids": input_ids,
         "attention_mask": attention_mask,
         "position_ids": position_ids_from_mask(attention_mask),
+        "use_cache": False,
     }
+
+
+def _tensors_only(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "position_ids")}
 
 
 def cache_shapes(config: Any, *, batch_size: int, past_len: int) -> list[tuple[int, int, int, int]]:
@@ -144,6 +154,7 @@ def decode_inputs_from_model(model: "nn.Module", prefill: dict[str, "torch.Tenso
     the greedy next token and the cache the prefill filled."""
     import torch
 
+    prefill = _tensors_only(prefill)
     with torch.no_grad():
         out = model(**_to(prefill, _model_device(model)), use_cache=True)
     next_tokens = out.logits[:, -1].argmax(-1).cpu()
@@ -161,7 +172,7 @@ def greedy_generate(model: "nn.Module", prefill: dict[str, "torch.Tensor"], max_
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
     device = _model_device(model)
-    prefill = {k: v.cpu() for k, v in prefill.items() if k in ("input_ids", "attention_mask", "position_ids")}
+    prefill = {k: v.cpu() for k, v in _tensors_only(prefill).items()}
     tokens = []
     with torch.no_grad():
         step = decode_inputs_from_model(model, prefill)

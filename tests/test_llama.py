@@ -260,7 +260,8 @@ def test_prefill_inputs_are_left_padded_with_one_fallback_warning(variant, bos):
         inputs = loader.load_inputs(batch_size=3)
     fallbacks = [w for w in caught if issubclass(w.category, PreprocessorFallbackWarning)]
     assert len(fallbacks) == 1 and "synthetic" in str(fallbacks[0].message)
-    assert set(inputs) == {"input_ids", "attention_mask", "position_ids"}
+    assert set(inputs) == {"input_ids", "attention_mask", "position_ids", "use_cache"}
+    assert inputs["use_cache"] is False, "the prefill graph returns logits only"
     ids, mask, pos = inputs["input_ids"], inputs["attention_mask"], inputs["position_ids"]
     assert ids.shape == mask.shape == pos.shape == (3, 128)
     assert ids.dtype == mask.dtype == pos.dtype == torch.long
@@ -347,6 +348,7 @@ def test_decode_step_from_the_model_continues_the_prompt(narrow_1b, quiet):
     full = {
         "input_ids": torch.cat([prefill["input_ids"], step["input_ids"]], dim=1),
         "attention_mask": step["attention_mask"],
+        "use_cache": False,
     }
     full["position_ids"] = torch.cat([prefill["position_ids"], step["position_ids"]], dim=1)
     with torch.no_grad():

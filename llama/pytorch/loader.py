@@ -162,7 +162,8 @@ class ModelLoader(ForgeModel):
         num_layers: int | None = None,
         **overrides: Any,
     ) -> dict[str, Any]:
-        """``mode="prefill"``: the prompt, left-padded to ``seq_len`` (default ``max_length``).
+        """``mode="prefill"``: the prompt, left-padded to ``seq_len`` (default ``max_length``), with
+        ``use_cache=False`` so the forward returns logits only.
 
         ``mode="decode"``: one step after that prefill: a new token per row, the mask and position
         one longer, and ``past_key_values``, a ``DynamicCache`` of seeded random keys and values
