@@ -87,6 +87,9 @@ class ModelConfig:
         like ``num_params``). Test suites decide the ``large`` mark on it, so a variant whose cut
         build is still too big for CI (a 1-layer 70B keeps 2 G parameters of embeddings) is
         deselected by default while its small siblings still run; ``None`` means ``num_params``.
+    test_input_size: the input size the default test suite's forward passes use when the
+        variant's own is too slow for CI (its loader's ``load_inputs`` takes ``input_size=``);
+        ``None`` means the variant's own.
     mirror_packages: folders of installed Python packages (``"<package>/<folder>"``) that hold an
         identical snapshot of the pretrained repository (weights, config, tokenizer); read when
         the framework's own cache misses, before any download.
@@ -112,6 +115,7 @@ class ModelConfig:
     input_size: tuple[int, int, int] | None = None
     test_num_layers: int | None = None
     test_num_params: int | None = None
+    test_input_size: tuple[int, int, int] | None = None
     mirror_packages: tuple[str, ...] = ()
     bf16_pcc: float = 0.99
     export_unsupported: str | None = None

@@ -1,9 +1,10 @@
 """Golden fingerprints: what every variant outputs for seeded random weights and its sample inputs.
 
 A fingerprint holds, per output tensor, the shape, dtype, robust statistics and a fixed sample of
-values, in small JSON files under ``goldens/<model>/``. They are computed in fp32 at the depth the
-suite runs (``test_num_layers``), offline, so a dependency upgrade that changes numerics is caught
-and named. After an intended change, regenerate them and read the diff:
+values, in small JSON files under ``goldens/<model>/``. They are computed in fp32 at the depth and
+input size the suite runs (``test_num_layers``, ``test_input_size``), offline, so a dependency
+upgrade that changes numerics is caught and named. After an intended change, regenerate them and
+read the diff:
 
     python -m tt_forge_models.golden --update [--model resnet]
     git diff goldens/
@@ -38,6 +39,12 @@ def reduced_kwargs(entry: VariantEntry) -> dict[str, Any]:
     return {} if layers is None else {"num_layers": layers}
 
 
+def reduced_input_kwargs(entry: VariantEntry) -> dict[str, Any]:
+    """The ``load_inputs`` keywords of the reduced instance: its ``test_input_size``, if any."""
+    size = entry.config.test_input_size
+    return {} if size is None else {"input_size": size}
+
+
 def golden_outputs(entry: VariantEntry) -> Any:
     """fp32 outputs of the reduced instance with seed-0 random weights on its sample inputs."""
     import warnings
@@ -50,7 +57,7 @@ def golden_outputs(entry: VariantEntry) -> Any:
     model = loader.load_model(weights="random", seed=0, dtype_override=torch.float32, **reduced_kwargs(entry))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PreprocessorFallbackWarning)
-        inputs = loader.load_inputs(dtype_override=torch.float32, batch_size=1)
+        inputs = loader.load_inputs(dtype_override=torch.float32, batch_size=1, **reduced_input_kwargs(entry))
     with torch.no_grad():
         return loader.call_model(model, inputs)
 
@@ -120,7 +127,8 @@ def diff(golden: dict[str, Any], actual: dict[str, Any]) -> list[str]:
 def write(entry: VariantEntry, data: dict[str, Any]) -> Path:
     path = golden_path(entry)
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"id": entry.id, "weights": "random seed 0", "dtype": "float32", **reduced_kwargs(entry), **data}
+    reduced = {**reduced_kwargs(entry), **reduced_input_kwargs(entry)}
+    record = {"id": entry.id, "weights": "random seed 0", "dtype": "float32", **reduced, **data}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=1) + "\n")
     tmp.replace(path)

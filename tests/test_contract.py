@@ -1,7 +1,7 @@
 """The loader contract, checked on every discovered variant: a new loader is covered with no edits.
 
-Forward passes run with seeded random weights at the depth the variant table asks for in tests
-(``test_num_layers``), in fp32 and bf16.
+Forward passes run with seeded random weights at the depth and input size the variant table asks
+for in tests (``test_num_layers``, ``test_input_size``), in fp32 and bf16.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ pytestmark = pytest.mark.filterwarnings(
 def _reduced(entry) -> dict:
     layers = entry.config.test_num_layers
     return {} if layers is None else {"num_layers": layers}
+
+
+def _reduced_inputs(entry) -> dict:
+    size = entry.config.test_input_size
+    return {} if size is None else {"input_size": size}
 
 
 def _tensors(obj):
@@ -120,7 +125,7 @@ def test_forward_and_decode(entry, dtype):
     for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
         if tensor.is_floating_point():
             assert tensor.dtype == dtype, f"{name} is {tensor.dtype}"
-    inputs = loader.load_inputs(dtype_override=dtype, batch_size=1)
+    inputs = loader.load_inputs(dtype_override=dtype, batch_size=1, **_reduced_inputs(entry))
     with torch.no_grad():
         outputs = loader.call_model(model, inputs)
     for tensor in _tensors(loader.unpack_forward_output(outputs)):

@@ -24,7 +24,7 @@ def _build(entry, dtype=torch.float32, batch_size=1):
     model = loader.load_model(weights="random", dtype_override=dtype, **golden.reduced_kwargs(entry))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        inputs = loader.load_inputs(dtype_override=dtype, batch_size=batch_size)
+        inputs = loader.load_inputs(dtype_override=dtype, batch_size=batch_size, **golden.reduced_input_kwargs(entry))
     return loader, model, inputs
 
 
