@@ -83,6 +83,10 @@ class ModelConfig:
     input_size: (channels, height, width) of one image for vision models.
     test_num_layers: the depth the default test suite runs at when the full model is too slow for
         CI; ``None`` means full size.
+    test_num_params: the parameter count of that reduced test build (checked on the meta device
+        like ``num_params``). Test suites decide the ``large`` mark on it, so a variant whose cut
+        build is still too big for CI (a 1-layer 70B keeps 2 G parameters of embeddings) is
+        deselected by default while its small siblings still run; ``None`` means ``num_params``.
     test_input_size: the input size the default test suite's forward passes use when the
         variant's own is too slow for CI (its loader's ``load_inputs`` takes ``input_size=``);
         ``None`` means the variant's own.
@@ -110,6 +114,7 @@ class ModelConfig:
     num_params: int | None = None
     input_size: tuple[int, int, int] | None = None
     test_num_layers: int | None = None
+    test_num_params: int | None = None
     test_input_size: tuple[int, int, int] | None = None
     mirror_packages: tuple[str, ...] = ()
     bf16_pcc: float = 0.99

@@ -168,6 +168,15 @@ class WeightsSource:
         """Whether the pretrained weights are already on this machine."""
         return False
 
+    def estimate_bytes(self, *, dtype: "torch.dtype | None", path: Path | None = None, **kwargs: Any) -> int | None:
+        """Bytes the weights will take once allocated (parameters times dtype size), or None.
+
+        :func:`load_with_policy` checks it against available memory before building anything, so
+        a model that cannot fit is refused in well under a second instead of swapping. ``path`` is
+        set when the weights come from a local folder or file.
+        """
+        return None
+
     def prefetch(self) -> None:
         """Download the pretrained weights (and tokenizer or processor) into the usual caches."""
         raise NotImplementedError
@@ -194,6 +203,8 @@ def load_with_policy(
     if device == "meta":
         return LoadedWeights(source.build_meta(dtype=dtype, **kwargs), "meta")
     choice = resolve_choice(weights)
+    # Refuse before any download or allocation: pretrained, random and local all land in memory.
+    _check_fits(source, variant_name, dtype=dtype, path=choice if isinstance(choice, Path) else None, **kwargs)
     if isinstance(choice, Path):
         check_export_folder(choice, model=model_name, variant=variant_name)
         return LoadedWeights(source.load_path(choice, dtype=dtype, **kwargs), f"local:{choice}")
@@ -215,6 +226,14 @@ def load_with_policy(
         stacklevel=3,
     )
     return LoadedWeights(source.build_random(dtype=dtype, seed=seed, **kwargs), "random")
+
+
+def _check_fits(source: WeightsSource, variant_name: str, *, dtype: Any, path: Path | None, **kwargs: Any) -> None:
+    from .memory import check_fits
+
+    nbytes = source.estimate_bytes(dtype=dtype, path=path, **kwargs)
+    if nbytes is not None:
+        check_fits(nbytes, f"variant {variant_name!r} ({source.describe()}) in {dtype or 'float32'}")
 
 
 # ---- files -------------------------------------------------------------------------------------

@@ -19,7 +19,10 @@ def check_batch_size(batch_size: Any) -> int:
 
 
 def cast_floating(obj: Any, dtype: Any) -> Any:
-    """Cast floating tensors in ``obj`` (nested dicts, lists, tuples) to ``dtype``; leave the rest."""
+    """Cast floating tensors in ``obj`` (nested dicts, lists, tuples) to ``dtype``; leave the rest.
+
+    A transformers KV cache (decode-step inputs) has its key and value tensors cast in place.
+    """
     if dtype is None:
         return obj
     import torch
@@ -30,6 +33,14 @@ def cast_floating(obj: Any, dtype: Any) -> Any:
         return {k: cast_floating(v, dtype) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return type(obj)(cast_floating(v, dtype) for v in obj)
+    if isinstance(getattr(obj, "layers", None), list) and hasattr(obj, "get_seq_length"):
+        for layer in obj.layers:
+            for name in ("keys", "values"):
+                tensor = getattr(layer, name, None)
+                if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+                    setattr(layer, name, tensor.to(dtype))
+            if isinstance(getattr(layer, "dtype", None), torch.dtype):
+                layer.dtype = dtype  # the layer allocates what it appends in this dtype
     return obj
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import torch
 import transformers
 
 from ..errors import WeightsUnavailableError
-from ..materialize import build_from_state_dict, build_random, construct_on_meta
+from ..materialize import build_from_state_dict, build_random, construct_on_meta, count_parameters
 from ..weights import WeightsSource, network_available, package_folder, read_state_dict
 
 # Files worth fetching for a model: weights, configs, tokenizer and processor files.
@@ -53,6 +54,50 @@ def is_hub_cached(repo_id: str, filename: str, revision: str | None) -> bool:
 
     found = huggingface_hub.try_to_load_from_cache(repo_id, filename, revision=revision)
     return isinstance(found, str)
+
+
+@torch.no_grad()
+def init_once_(model: Any) -> None:
+    """Transformers' own ``_init_weights`` for every module, with each tensor drawn once.
+
+    ``initialize_weights`` initialises a tensor once per module that holds it, so a tied lm_head
+    is drawn twice (a fifth of Llama-3.2-1B's RNG time). Marking each module's tensors as
+    initialised right after its own init makes transformers' guarded init functions skip the
+    aliases; the distributions, the rotary buffers and the visiting order stay transformers'.
+    """
+    owners = [m for m in model.modules() if isinstance(m, transformers.PreTrainedModel)]
+    marked: list[torch.Tensor] = []
+
+    def once(initialize: Any) -> Any:
+        def initialize_and_mark(module: Any, *args: Any, **kwargs: Any) -> None:
+            initialize(module, *args, **kwargs)
+            for tensor in chain(module._parameters.values(), module._buffers.values()):
+                if tensor is not None and not getattr(tensor, "_is_hf_initialized", False):
+                    tensor._is_hf_initialized = True
+                    marked.append(tensor)
+
+        return initialize_and_mark
+
+    for owner in owners:  # an instance attribute shadows the method that smart_apply dispatches to
+        owner._initialize_weights = once(owner._initialize_weights)
+    try:
+        model.initialize_weights()
+    finally:
+        for owner in owners:
+            del owner._initialize_weights
+        for tensor in marked:  # a later from_pretrained or re-init must not see stale flags
+            del tensor._is_hf_initialized
+
+
+def cast_buffers_(model: Any, dtype: Any) -> Any:
+    """Floating buffers in ``dtype``: ``from_pretrained`` leaves computed ones (RoPE ``inv_freq``)
+    in float32, and the contract says every floating tensor is in the requested dtype."""
+    if dtype is not None:
+        for module in model.modules():
+            for name, buf in module._buffers.items():
+                if buf is not None and buf.is_floating_point() and buf.dtype != dtype:
+                    module._buffers[name] = buf.to(dtype)
+    return model
 
 
 class HuggingFaceSource(WeightsSource):
@@ -115,6 +160,16 @@ class HuggingFaceSource(WeightsSource):
             if isinstance(num_layers, bool) or not isinstance(num_layers, int) or not 1 <= num_layers <= full:
                 raise ValueError(f"num_layers must be an int in 1..{full}, got {num_layers!r}")
             data[self.layers_key] = num_layers
+        if overrides:
+            # A misspelt keyword (num_layer=2) would otherwise pass silently into the config and
+            # build the full model.
+            known = set(data) | set(transformers.AutoConfig.for_model(data["model_type"]).to_dict())
+            unknown = sorted(set(overrides) - known)
+            if unknown:
+                raise TypeError(
+                    f"unknown keyword(s) {', '.join(unknown)} for {self.hub_id}: not a load option "
+                    f"(num_layers) nor a field of its {data['model_type']} config"
+                )
         data.update(overrides)
         return transformers.AutoConfig.for_model(**data)
 
@@ -134,13 +189,20 @@ class HuggingFaceSource(WeightsSource):
 
     def build_random(self, *, dtype: Any, seed: int, num_layers: int | None = None, **kwargs: Any) -> Any:
         config = self.load_config(num_layers=num_layers, **kwargs)
-        return build_random(
-            self._constructor(config),
-            dtype=dtype,
-            seed=seed,
-            init=lambda model: model.initialize_weights(),
-            buffers_on_meta=True,
-        )
+        return build_random(self._constructor(config), dtype=dtype, seed=seed, init=init_once_, buffers_on_meta=True)
+
+    def estimate_bytes(self, *, dtype: Any, path: Path | None = None, num_layers: int | None = None, **kwargs: Any) -> int | None:
+        """Parameters of the (cut) architecture, counted on the meta device, times the dtype size."""
+        if path is not None and path.is_dir():
+            if not (path / "config.json").is_file():
+                return None  # load_path raises the clear error
+            config = transformers.AutoConfig.from_pretrained(str(path))
+            if num_layers is not None:
+                setattr(config, self.layers_key, num_layers)
+        else:
+            config = self.load_config(num_layers=num_layers, **kwargs)
+        model = construct_on_meta(self._constructor(config))
+        return count_parameters(model) * (dtype or torch.float32).itemsize
 
     # ---- weights -------------------------------------------------------------------------------
 
@@ -162,9 +224,10 @@ class HuggingFaceSource(WeightsSource):
 
     def _from_pretrained(self, where: str, *, dtype: Any, **options: Any) -> Any:
         try:
-            return self._model_cls().from_pretrained(
+            model = self._model_cls().from_pretrained(
                 where, dtype=dtype or torch.float32, low_cpu_mem_usage=True, **options
             )
+            return cast_buffers_(model, dtype)
         except OSError as err:  # missing from the cache, unreachable, gated: all OSError
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise WeightsUnavailableError(first_line) from err
@@ -180,7 +243,7 @@ class HuggingFaceSource(WeightsSource):
                 setattr(config, self.layers_key, num_layers)
                 options["config"] = config
             model = self._model_cls().from_pretrained(str(path), dtype=dtype or torch.float32, **options)
-            return model
+            return cast_buffers_(model, dtype)
         config = self.load_config(num_layers=num_layers, **kwargs)
         return build_from_state_dict(
             self._constructor(config), read_state_dict(path), dtype=dtype, origin=str(path)

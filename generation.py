@@ -1,0 +1,212 @@
+"""Decoder-only language models: prefill inputs, decode-step inputs with a KV cache, and greedy
+generation, shared by every causal-LM loader.
+
+Batches are **left-padded**, as batched generation with a decoder-only model needs: every row's
+last position is a real token, so the next token is read from ``logits[:, -1]`` for the whole
+batch, and new tokens are appended right after the prompt. ``position_ids`` count real tokens
+only (padding gets position 1, as transformers' ``generate`` does), so a padded row computes the
+same values as the unpadded prompt.
+
+Prefill inputs carry ``use_cache=False``: the prefill graph returns logits only, which
+``torch.export`` and golden comparisons can flatten (a ``DynamicCache`` output is no pytree). The
+helpers here that need the prefill's cache ask for it themselves.
+
+A decode step is one new token per row plus the cache of everything before it, exactly what
+``generate`` feeds the model after the prefill. The cache is a transformers ``DynamicCache`` of
+``(batch, kv_heads, past_len, head_dim)`` keys and values per layer; a forward **appends to it in
+place**, so build fresh decode inputs for every run that must see the same cache.
+
+Only the standard library is imported at module level.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+PADDING_SIDE = "left"
+
+
+def pad_token_id(config: Any) -> int:
+    """The config's pad token, else its (first) end-of-sequence token: Llama has no pad token,
+    and padded positions are masked anyway."""
+    if getattr(config, "pad_token_id", None) is not None:
+        return config.pad_token_id
+    eos = config.eos_token_id
+    return eos[0] if isinstance(eos, (list, tuple)) else eos
+
+
+def prompt_token_ids(tokenizer: Any | None, config: Any, prompt: str) -> list[int]:
+    """The prompt's ids, BOS first: from ``tokenizer``, or synthetic when it is None.
+
+    Synthetic ids hash each word or punctuation mark (:func:`..inputs.text.synthetic_ids`) into
+    the ordinary ids, which lie between the special tokens at the bottom of the vocabulary
+    (TinyLlama's 0-2) and those at the top (Llama 3's 128000 and up), so none is a control token.
+    """
+    bos = config.bos_token_id
+    if tokenizer is not None:
+        ids = list(tokenizer(prompt)["input_ids"])
+        return ids if ids and ids[0] == bos else [bos] + ids
+    from .inputs.text import pieces, synthetic_ids
+
+    eos = config.eos_token_id
+    specials = {bos, pad_token_id(config), *(eos if isinstance(eos, (list, tuple)) else [eos])}
+    vocab = config.vocab_size
+    low = max((s + 1 for s in specials if s < vocab // 2), default=0)
+    high = min((s for s in specials if s >= vocab // 2), default=vocab)
+    out = synthetic_ids(
+        [prompt], max_length=len(pieces(prompt)) + 1, vocab_size=high, low=low,
+        pad_id=pad_token_id(config), cls_id=bos, token_type_ids=False,
+    )
+    return out["input_ids"][0].tolist()
+
+
+def position_ids_from_mask(attention_mask: "torch.Tensor") -> "torch.Tensor":
+    """Positions that count real tokens only; padding gets 1 (any valid index; it is masked)."""
+    positions = attention_mask.long().cumsum(-1) - 1
+    return positions.masked_fill(attention_mask == 0, 1)
+
+
+def prefill_inputs(token_ids: Sequence[int], *, batch_size: int, seq_len: int, pad_id: int) -> dict[str, Any]:
+    """``input_ids``, ``attention_mask`` and ``position_ids`` of shape ``(batch_size, seq_len)``,
+    and ``use_cache=False``.
+
+    The prompt is left-padded with ``pad_id`` to ``seq_len``, or cut to its first ``seq_len``
+    tokens (keeping the BOS token) when longer. Every row is the same prompt.
+    """
+    import torch
+
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
+        raise ValueError(f"seq_len must be an int >= 1, got {seq_len!r}")
+    ids = list(token_ids)[:seq_len]
+    pad = seq_len - len(ids)
+    row = torch.tensor([pad_id] * pad + ids, dtype=torch.long)
+    mask = torch.cat([torch.zeros(pad, dtype=torch.long), torch.ones(len(ids), dtype=torch.long)])
+    input_ids = row.expand(batch_size, seq_len).clone()
+    attention_mask = mask.expand(batch_size, seq_len).clone()
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "position_ids": position_ids_from_mask(attention_mask),
+        "use_cache": False,
+    }
+
+
+def _tensors_only(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "position_ids")}
+
+
+def cache_shapes(config: Any, *, batch_size: int, past_len: int) -> list[tuple[int, int, int, int]]:
+    """``(batch, kv_heads, past_len, head_dim)`` for every decoder layer of ``config``."""
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    return [(batch_size, kv_heads, past_len, head_dim)] * config.num_hidden_layers
+
+
+def synthetic_cache(config: Any, *, batch_size: int, past_len: int, seed: int = 0) -> Any:
+    """A ``DynamicCache`` of the right shapes filled with seeded N(0, 1) keys and values.
+
+    For compiling and comparing the decode graph without weights; values a model would produce
+    come from :func:`decode_inputs_from_model`.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    generator = torch.Generator().manual_seed(seed)
+    layers = [
+        (torch.randn(shape, generator=generator), torch.randn(shape, generator=generator))
+        for shape in cache_shapes(config, batch_size=batch_size, past_len=past_len)
+    ]
+    return DynamicCache(ddp_cache_data=layers, config=config)
+
+
+def decode_step_inputs(prefill: dict[str, "torch.Tensor"], next_tokens: "torch.Tensor", cache: Any) -> dict[str, Any]:
+    """One new token per row after ``prefill``, with ``cache`` holding the prefill's keys and values."""
+    import torch
+
+    mask = prefill["attention_mask"]
+    batch = mask.shape[0]
+    attention_mask = torch.cat([mask, torch.ones(batch, 1, dtype=mask.dtype)], dim=-1)
+    return {
+        "input_ids": next_tokens.reshape(batch, 1).long(),
+        "attention_mask": attention_mask,
+        "position_ids": mask.long().sum(-1, keepdim=True),
+        "past_key_values": cache,
+    }
+
+
+def _model_device(model: "nn.Module") -> Any:
+    return next(model.parameters()).device
+
+
+def _to(inputs: dict[str, Any], device: Any) -> dict[str, Any]:
+    import torch
+
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+
+
+def decode_inputs_from_model(model: "nn.Module", prefill: dict[str, "torch.Tensor"]) -> dict[str, Any]:
+    """Run the prefill through ``model`` and return the first decode step, as ``generate`` would:
+    the greedy next token and the cache the prefill filled."""
+    import torch
+
+    prefill = _tensors_only(prefill)
+    with torch.no_grad():
+        out = model(**_to(prefill, _model_device(model)), use_cache=True)
+    next_tokens = out.logits[:, -1].argmax(-1).cpu()
+    return decode_step_inputs(prefill, next_tokens, out.past_key_values)
+
+
+def greedy_generate(model: "nn.Module", prefill: dict[str, "torch.Tensor"], max_new_tokens: int) -> "torch.Tensor":
+    """``(batch, max_new_tokens)`` greedy tokens: one prefill, then one cached step per token.
+
+    Exactly ``max_new_tokens`` are produced (no early stop), so every row has the same length;
+    cut at the end-of-sequence token when decoding to text.
+    """
+    import torch
+
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
+    device = _model_device(model)
+    prefill = {k: v.cpu() for k, v in _tensors_only(prefill).items()}
+    tokens = []
+    with torch.no_grad():
+        step = decode_inputs_from_model(model, prefill)
+        for _ in range(max_new_tokens):
+            tokens.append(step["input_ids"])
+            if len(tokens) == max_new_tokens:
+                break
+            out = model(**_to(step, device), use_cache=True)
+            next_tokens = out.logits[:, -1].argmax(-1).cpu()
+            grown = {"attention_mask": step["attention_mask"]}
+            step = decode_step_inputs(grown, next_tokens, out.past_key_values)
+    return torch.cat(tokens, dim=-1)
+
+
+def cut_at_eos(ids: Sequence[int], eos_ids: Sequence[int]) -> list[int]:
+    """``ids`` up to (not including) the first end-of-sequence token."""
+    out = []
+    for token in ids:
+        if token in eos_ids:
+            break
+        out.append(int(token))
+    return out
+
+
+__all__ = [
+    "PADDING_SIDE",
+    "pad_token_id",
+    "prompt_token_ids",
+    "cache_shapes",
+    "cut_at_eos",
+    "decode_inputs_from_model",
+    "decode_step_inputs",
+    "greedy_generate",
+    "position_ids_from_mask",
+    "prefill_inputs",
+    "synthetic_cache",
+]

@@ -1,0 +1,173 @@
+"""Tensor parallelism: mesh shapes, shard specs, and applying a spec with torch.distributed.
+
+A *shard spec* maps each parameter name (as ``model.named_parameters()`` gives it, tied tensors
+once) to one entry per tensor dimension: the mesh axis that dimension is split over, or ``None``.
+For a Linear weight, which is ``(out_features, in_features)``:
+
+- ``("model", None)``: column-parallel; each device computes a slice of the output features.
+- ``(None, "model")``: row-parallel; each device takes a slice of the input features and the
+  partial outputs are summed across the axis.
+- all ``None``: replicated.
+
+Loaders build specs with :func:`transformer_shard_spec` and meshes with :func:`mesh_config`.
+:func:`parallelize` applies a spec with DTensor (``ColwiseParallel``/``RowwiseParallel``), so a
+frontend's compiler and this repository's own CPU test read the same spec. Only the standard library
+is imported at module level.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+BATCH_AXIS = "batch"
+MODEL_AXIS = "model"
+AXES = (BATCH_AXIS, MODEL_AXIS)
+
+ShardSpec = dict[str, tuple[str | None, ...]]
+
+
+def check_num_devices(num_devices: Any) -> int:
+    if isinstance(num_devices, bool) or not isinstance(num_devices, int):
+        raise TypeError(f"num_devices must be an int >= 1, got {type(num_devices).__name__} {num_devices!r}")
+    if num_devices < 1:
+        raise ValueError(f"num_devices must be >= 1, got {num_devices}")
+    return num_devices
+
+
+def mesh_config(
+    num_devices: int,
+    *,
+    divides: Mapping[str, int],
+    batch_rows: int = 1,
+    batch_rows_from: int | None = None,
+) -> tuple[tuple[int, int], tuple[str, str]]:
+    """``((batch, model), ("batch", "model"))`` for ``num_devices``.
+
+    The model axis must divide every count in ``divides`` (attention heads, KV heads), since each
+    device holds whole heads. With ``batch_rows_from`` set, ``num_devices`` of at least that many
+    (and a multiple of ``batch_rows``) form ``batch_rows`` rows, so a very large model is split
+    across a 2-D mesh: tensor parallel along a row, data parallel down the columns.
+    """
+    n = check_num_devices(num_devices)
+    shape = _shape(n, batch_rows, batch_rows_from)
+    bad = {name: count for name, count in divides.items() if count % shape[1]}
+    if bad:
+        valid = [k for k in range(1, 257) if not any(c % _shape(k, batch_rows, batch_rows_from)[1] for c in divides.values())]
+        raise ValueError(
+            f"num_devices={n} gives a mesh of {shape} whose model axis ({shape[1]}) does not divide "
+            + ", ".join(f"{name}={count}" for name, count in divides.items())
+            + f"; valid num_devices: {', '.join(map(str, valid))}"
+        )
+    return shape, AXES
+
+
+def _shape(n: int, rows: int, rows_from: int | None) -> tuple[int, int]:
+    if rows > 1 and rows_from is not None and n >= rows_from and n % rows == 0:
+        return rows, n // rows
+    return 1, n
+
+
+def transformer_shard_spec(
+    model: "nn.Module",
+    *,
+    column: Iterable[str] = ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj"),
+    row: Iterable[str] = ("o_proj", "down_proj"),
+    output_column: Iterable[str] = ("lm_head",),
+) -> ShardSpec:
+    """The Megatron split of a decoder: every parameter named, by the last part of its module name.
+
+    ``column`` Linears are column-parallel, ``row`` Linears row-parallel (their bias, added after
+    the sum, replicated). ``output_column`` (the vocabulary projection) is column-parallel too,
+    unless it is tied to the embedding: tied weights appear under the embedding's name only and are
+    replicated, because one tensor cannot be split two ways. Embeddings and norms are replicated:
+    they are small next to the layers, and a replicated embedding needs no collective before the
+    first layer.
+    """
+    column, row, output_column = set(column), set(row), set(output_column)
+    spec: ShardSpec = {}
+    for name, param in model.named_parameters():
+        module_name, _, kind = name.rpartition(".")
+        leaf = module_name.rpartition(".")[2]
+        if kind == "weight" and param.dim() == 2 and leaf in column | output_column:
+            spec[name] = (MODEL_AXIS, None)
+        elif kind == "bias" and leaf in column | output_column:
+            spec[name] = (MODEL_AXIS,)
+        elif kind == "weight" and param.dim() == 2 and leaf in row:
+            spec[name] = (None, MODEL_AXIS)
+        else:
+            spec[name] = (None,) * param.dim()
+    return spec
+
+
+def tensor_parallel_plan(model: "nn.Module", spec: ShardSpec) -> dict[str, Any]:
+    """The DTensor plan (module name to ``ColwiseParallel``/``RowwiseParallel``) of ``spec``.
+
+    A column-parallel module whose parent also holds a row-parallel one (q/k/v beside o_proj,
+    gate/up beside down_proj) keeps its output split, as the row-parallel one expects. Any other
+    column-parallel module (the vocabulary projection) gathers its output, since nothing after it
+    reassembles the pieces.
+    """
+    from torch.distributed.tensor import Replicate
+    from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel
+
+    modules = dict(model.named_modules())
+    column, row = [], []
+    for name, placement in spec.items():
+        module_name, _, kind = name.rpartition(".")
+        if any(axis not in (None, *AXES) for axis in placement):
+            raise ValueError(f"shard spec of {name!r} names an unknown axis: {placement}; axes: {AXES}")
+        if kind != "weight" or module_name not in modules or all(axis is None for axis in placement):
+            continue
+        if placement == (MODEL_AXIS, None):
+            column.append(module_name)
+        elif placement == (None, MODEL_AXIS):
+            row.append(module_name)
+        else:
+            raise ValueError(
+                f"shard spec of {name!r} is {placement}; tensor parallelism supports "
+                f"({MODEL_AXIS!r}, None), (None, {MODEL_AXIS!r}) or replicated"
+            )
+    row_parents = {name.rpartition(".")[0] for name in row}
+    plan: dict[str, Any] = {name: RowwiseParallel() for name in row}
+    for name in column:
+        keeps_split = name.rpartition(".")[0] in row_parents
+        plan[name] = ColwiseParallel() if keeps_split else ColwiseParallel(output_layouts=Replicate())
+    return plan
+
+
+def parallelize(model: "nn.Module", spec: ShardSpec, mesh: Any) -> "nn.Module":
+    """Shard ``model`` in place over the ``model`` axis of ``mesh`` (a ``DeviceMesh``).
+
+    Every process must hold the same full weights (same seed or checkpoint) before the call; each
+    keeps its own slices. The ``batch`` axis, when larger than 1, is data parallel: give each row
+    of the mesh its own share of the batch.
+    """
+    from torch.distributed.tensor.parallel import parallelize_module
+
+    names = mesh.mesh_dim_names or ()
+    tp_mesh = mesh[MODEL_AXIS] if MODEL_AXIS in names and mesh.ndim > 1 else mesh
+    return parallelize_module(model, tp_mesh, tensor_parallel_plan(model, spec))
+
+
+def init_mesh(shape: tuple[int, ...], names: tuple[str, ...] = AXES, device_type: str = "cpu") -> Any:
+    """A ``DeviceMesh`` over the already-initialised default process group."""
+    from torch.distributed.device_mesh import init_device_mesh
+
+    return init_device_mesh(device_type, tuple(shape), mesh_dim_names=tuple(names))
+
+
+__all__ = [
+    "AXES",
+    "BATCH_AXIS",
+    "MODEL_AXIS",
+    "ShardSpec",
+    "check_num_devices",
+    "init_mesh",
+    "mesh_config",
+    "parallelize",
+    "tensor_parallel_plan",
+    "transformer_shard_spec",
+]
