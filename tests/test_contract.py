@@ -16,6 +16,8 @@ from tt_forge_models.config import ModelGroup, ModelSource, ModelTask, StrEnum
 from tt_forge_models.testing import all_variants
 
 VARIANTS = all_variants()
+# Tier 0 costs nothing at any size (tables, meta builds, tokenised inputs): every variant, always.
+EVERY_VARIANT = all_variants(large_params=float("inf"))
 DTYPES = [pytest.param(torch.float32, id="fp32"), pytest.param(torch.bfloat16, id="bf16")]
 
 pytestmark = pytest.mark.filterwarnings(
@@ -56,7 +58,7 @@ def test_discovery_found_loaders():
     assert all("/" not in p.values[0].variant for p in VARIANTS)
 
 
-@pytest.mark.parametrize("entry", VARIANTS)
+@pytest.mark.parametrize("entry", EVERY_VARIANT)
 def test_variant_table_and_info(entry):
     loader_cls = entry.loader
     assert issubclass(loader_cls, ForgeModel)
@@ -81,7 +83,7 @@ def test_variant_table_and_info(entry):
         assert config.revision and len(config.revision) == 40, "hub revisions are pinned to a commit"
 
 
-@pytest.mark.parametrize("entry", VARIANTS)
+@pytest.mark.parametrize("entry", EVERY_VARIANT)
 def test_meta_build_matches_recorded_parameter_count(entry):
     loader = entry.make_loader()
     model = loader.load_model(device="meta")
@@ -91,7 +93,7 @@ def test_meta_build_matches_recorded_parameter_count(entry):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("entry", VARIANTS)
+@pytest.mark.parametrize("entry", EVERY_VARIANT)
 def test_inputs_contract(entry, dtype, monkeypatch):
     loader = entry.make_loader()
     # load_inputs must never build or load a model.
