@@ -8,10 +8,8 @@ pixels.
 
 from __future__ import annotations
 
-from typing import Any
-
-from ...base import ForgeModel
-from ...config import ModelConfig, ModelInfo, ModelSource, ModelTask, StrEnum
+from ...config import ModelConfig, ModelInfo, StrEnum
+from ...darknet_loader import DarknetDetectorLoader, darknet_row
 
 
 class ModelVariant(StrEnum):
@@ -20,13 +18,6 @@ class ModelVariant(StrEnum):
     YOLOV4_TINY_320 = "yolov4_tiny_320"
     YOLOV4_TINY_416 = "yolov4_tiny_416"
 
-
-# cfg name -> (module under src/, class). A row names its network by cfg name; code looks it up
-# here and never reads the variant name.
-_NETWORKS = {
-    "yolov4": ("yolov4", "YoloV4"),
-    "yolov4-tiny": ("yolov4_tiny", "YoloV4Tiny"),
-}
 
 _RELEASES = {
     # name: (release URL, sha256 of that file, parameters)
@@ -44,20 +35,10 @@ _RELEASES = {
 
 
 def _row(network: str, size: int, test_size: int | None = None) -> ModelConfig:
-    url, sha256, params = _RELEASES[network]
-    return ModelConfig(
-        pretrained_model_name=network,
-        source=ModelSource.CUSTOM,
-        task=ModelTask.CV_OBJECT_DET,
-        weights_url=url,
-        weights_sha256=sha256,
-        num_params=params,
-        input_size=(3, size, size),
-        test_input_size=None if test_size is None else (3, test_size, test_size),
-    )
+    return darknet_row(network, _RELEASES[network], size, test_size)
 
 
-class ModelLoader(ForgeModel):
+class ModelLoader(DarknetDetectorLoader):
     _VARIANTS = {
         # The suite runs the full networks at 256: bf16 convolutions are slow on CPUs without native bf16.
         ModelVariant.YOLOV4_416: _row("yolov4", 416, test_size=256),
@@ -65,72 +46,12 @@ class ModelLoader(ForgeModel):
         ModelVariant.YOLOV4_TINY_320: _row("yolov4-tiny", 320),
         ModelVariant.YOLOV4_TINY_416: _row("yolov4-tiny", 416, test_size=320),
     }
+    _NETWORKS = {
+        "yolov4": ("yolov4", "YoloV4"),
+        "yolov4-tiny": ("yolov4_tiny", "YoloV4Tiny"),
+    }
     DEFAULT_VARIANT = ModelVariant.YOLOV4_416
-
-    def __init__(self, variant: ModelVariant | str | None = None) -> None:
-        super().__init__(variant)
-        #: how the last ``load_inputs`` placed the photograph in the input (``detection.LetterboxParams``)
-        self.letterbox_params: Any = None
 
     @classmethod
     def _get_model_info(cls, variant: StrEnum) -> ModelInfo:
         return cls._info(variant, "yolov4")
-
-    def _network(self) -> Any:
-        import importlib
-
-        module, name = _NETWORKS[self._variant_config.pretrained_model_name]
-        return getattr(importlib.import_module(f".src.{module}", __package__), name)
-
-    def _weights_source(self) -> Any:
-        from ...sources.darknet import DarknetSource
-
-        config = self._variant_config
-        return DarknetSource(
-            self._network(),
-            name=config.pretrained_model_name,
-            url=config.weights_url,
-            sha256=config.weights_sha256,
-        )
-
-    def _load_inputs(
-        self, *, batch_size: int, image: str | None = None, input_size: tuple[int, int, int] | None = None
-    ) -> Any:
-        """A photograph from ``assets/`` (the astronaut by default) letterboxed to ``input_size``
-        (the variant's by default): RGB in [0, 1], NCHW."""
-        from ...detection import SAMPLE_IMAGE, letterboxed_sample
-
-        size = self._variant_config.input_size if input_size is None else input_size
-        pixels, self.letterbox_params = letterboxed_sample(image or SAMPLE_IMAGE, size, batch_size)
-        return pixels
-
-    def decode_output(
-        self,
-        outputs: Any,
-        *,
-        conf_threshold: float | None = None,
-        iou_threshold: float | None = None,
-        max_detections: int | None = None,
-        letterbox_params: Any = None,
-    ) -> list[list[dict[str, Any]]]:
-        """Per image, detections ``{box, score, class_id, class_name}`` after class-aware NMS.
-
-        Boxes are ``[x1, y1, x2, y2]`` in the original photograph's pixels, through the
-        letterbox of the last ``load_inputs`` (or ``letterbox_params`` when given).
-        """
-        from ...detection import decode_detections
-
-        return decode_detections(
-            outputs,
-            self._network().yolo_layers,
-            letterbox_params=self.letterbox_params if letterbox_params is None else letterbox_params,
-            conf_threshold=conf_threshold,
-            iou_threshold=iou_threshold,
-            max_detections=max_detections,
-        )
-
-    def unpack_forward_output(self, output: Any) -> Any:
-        """The raw maps of every scale, flattened and concatenated: ``(B, N)``."""
-        from ...detection import flatten_outputs
-
-        return flatten_outputs(output)

@@ -1,0 +1,103 @@
+"""What the YOLO loaders share: Darknet release rows, the network lookup, the Darknet weights
+source, letterboxed inputs and detection decoding.
+
+A family loader (``yolov3/pytorch/loader.py``) keeps only its variant enum, its release table and
+which class under its ``src/`` builds each cfg. Like ``base``, this module imports only the
+standard library and ``base``/``config`` at module level.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .base import ForgeModel
+from .config import ModelConfig, ModelSource, ModelTask, StrEnum
+
+
+def darknet_row(network: str, release: tuple[str, str, int], size: int, test_size: int | None = None) -> ModelConfig:
+    """A variant row for ``network`` (its cfg name) at ``size``; ``release`` is (URL, sha256, params)."""
+    url, sha256, params = release
+    return ModelConfig(
+        pretrained_model_name=network,
+        source=ModelSource.CUSTOM,
+        task=ModelTask.CV_OBJECT_DET,
+        weights_url=url,
+        weights_sha256=sha256,
+        num_params=params,
+        input_size=(3, size, size),
+        test_input_size=None if test_size is None else (3, test_size, test_size),
+    )
+
+
+class DarknetDetectorLoader(ForgeModel):
+    """Base of the YOLO loaders: raw head maps out of ``forward``, detections out of decode."""
+
+    #: cfg name -> (module under the loader's ``src/``, class). Rows name their network by cfg
+    #: name; code looks it up here and never reads variant names.
+    _NETWORKS: ClassVar[dict[str, tuple[str, str]]] = {}
+
+    def __init__(self, variant: StrEnum | str | None = None) -> None:
+        super().__init__(variant)
+        #: how the last ``load_inputs`` placed the photograph in the input (``detection.LetterboxParams``)
+        self.letterbox_params: Any = None
+
+    def _network(self) -> Any:
+        import importlib
+
+        module, name = self._NETWORKS[self._variant_config.pretrained_model_name]
+        # src/ sits beside the concrete loader, whatever path the package is vendored at.
+        package = type(self).__module__.rsplit(".", 1)[0]
+        return getattr(importlib.import_module(f".src.{module}", package), name)
+
+    def _weights_source(self) -> Any:
+        from .sources.darknet import DarknetSource
+
+        config = self._variant_config
+        return DarknetSource(
+            self._network(),
+            name=config.pretrained_model_name,
+            url=config.weights_url,
+            sha256=config.weights_sha256,
+        )
+
+    def _load_inputs(
+        self, *, batch_size: int, image: str | None = None, input_size: tuple[int, int, int] | None = None
+    ) -> Any:
+        """A photograph from ``assets/`` (the astronaut by default) letterboxed to ``input_size``
+        (the variant's by default): RGB in [0, 1], NCHW."""
+        from .detection import SAMPLE_IMAGE, letterboxed_sample
+
+        size = self._variant_config.input_size if input_size is None else input_size
+        pixels, self.letterbox_params = letterboxed_sample(image or SAMPLE_IMAGE, size, batch_size)
+        return pixels
+
+    def decode_output(
+        self,
+        outputs: Any,
+        *,
+        conf_threshold: float | None = None,
+        iou_threshold: float | None = None,
+        max_detections: int | None = None,
+        letterbox_params: Any = None,
+    ) -> list[list[dict[str, Any]]]:
+        """Per image, detections ``{box, score, class_id, class_name}`` after class-aware NMS.
+
+        Boxes are ``[x1, y1, x2, y2]`` in the original photograph's pixels, through the
+        letterbox of the last ``load_inputs`` (or ``letterbox_params`` when given).
+        """
+        from .detection import decode_detections
+
+        return decode_detections(
+            outputs,
+            self._network().yolo_layers,
+            letterbox_params=self.letterbox_params if letterbox_params is None else letterbox_params,
+            conf_threshold=conf_threshold,
+            iou_threshold=iou_threshold,
+            max_detections=max_detections,
+        )
+
+    def unpack_forward_output(self, output: Any) -> Any:
+        """The raw maps of every scale, flattened and concatenated: ``(B, N)``."""
+        from .detection import flatten_outputs
+
+        return flatten_outputs(output)
