@@ -20,14 +20,14 @@ from torch import nn
 
 from ..darknet import read_darknet_weights
 from ..errors import CorruptWeightsError, WeightsUnavailableError
-from ..materialize import build_from_state_dict, build_random, construct_on_meta, materialize_
-from ..weights import WeightsSource, read_state_dict
+from ..materialize import construct_on_meta, materialize_
+from .constructed import ConstructedSource
 
 #: Local files ``load_path`` reads: the Darknet release format, or a converted state dict.
 DARKNET_SUFFIX = ".weights"
 
 
-class DarknetSource(WeightsSource):
+class DarknetSource(ConstructedSource):
     """One Darknet network and its release file.
 
     ``network`` builds the PyTorch module (fp32, PyTorch's default init); ``name`` is the cfg name
@@ -82,17 +82,8 @@ class DarknetSource(WeightsSource):
         """The plain build: fp32, PyTorch's own init."""
         return self.network()
 
-    def build_meta(self, *, dtype: Any = None, **kwargs: Any) -> nn.Module:
-        _no_options(kwargs)
-        model = construct_on_meta(self.construct)
-        return model.to(dtype) if dtype is not None else model
-
-    def build_random(self, *, dtype: Any, seed: int, **kwargs: Any) -> nn.Module:
-        _no_options(kwargs)
-        return build_random(self.construct, dtype=dtype, seed=seed)
-
     def load_pretrained(self, *, dtype: Any, offline: bool, **kwargs: Any) -> nn.Module:
-        _no_options(kwargs)
+        self.check_options(kwargs)
         path = self.cache_file()
         if not path.is_file():
             if offline:
@@ -104,13 +95,13 @@ class DarknetSource(WeightsSource):
     def load_path(self, path: Path, *, dtype: Any, **kwargs: Any) -> nn.Module:
         """A ``.weights`` release file, or a converted state dict: ``.safetensors``, a torch
         checkpoint read with ``weights_only=True``, or a ``tt-forge-models export`` folder."""
-        _no_options(kwargs)
+        self.check_options(kwargs)
         path = Path(path)
         if path.suffix == DARKNET_SUFFIX and not path.is_dir():
             if not path.is_file():  # before allocating a model for nothing
                 raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
             return self._from_darknet(path, dtype)
-        return build_from_state_dict(self.construct, read_state_dict(path), dtype=dtype, origin=str(path))
+        return super().load_path(path, dtype=dtype)
 
     def _from_darknet(self, path: Path, dtype: Any) -> nn.Module:
         # Storage in the target dtype first, then the reader casts each value into it: the model
@@ -170,15 +161,6 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
 def _is_hex(text: str) -> bool:
     # Not int(text, 16): it also takes "0x" prefixes and underscores.
     return all(c in "0123456789abcdefABCDEF" for c in text)
-
-
-def _no_options(kwargs: dict[str, Any]) -> None:
-    if kwargs:
-        names = ", ".join(sorted(kwargs))
-        raise TypeError(
-            f"unexpected keyword arguments for a Darknet network: {names}; load_model accepts "
-            "dtype_override, weights, seed and device"
-        )
 
 
 __all__ = ["DARKNET_SUFFIX", "DarknetSource"]

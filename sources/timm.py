@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import timm
 import torch
 
-from ..materialize import build_from_state_dict, build_random, construct_on_meta, materialize_
-from ..weights import WeightsSource, read_state_dict
+from ..materialize import construct_on_meta, materialize_
+from .constructed import ConstructedSource
 from .huggingface import hub_file, hub_host, hub_offline, is_hub_cached
 
 
-class TimmSource(WeightsSource):
+class TimmSource(ConstructedSource):
     def __init__(self, architecture: str, tag: str, revision: str | None) -> None:
         self.architecture = architecture
         self.tag = tag
@@ -51,23 +50,14 @@ class TimmSource(WeightsSource):
             "(`python -m tt_forge_models prefetch` on a machine with network), or pass weights='random'"
         )
 
-    def build_meta(self, *, dtype: Any = None, **kwargs: Any) -> torch.nn.Module:
-        model = construct_on_meta(self.construct)
-        return model.to(dtype) if dtype is not None else model
-
-    def build_random(self, *, dtype: Any, seed: int, **kwargs: Any) -> torch.nn.Module:
-        return build_random(self.construct, dtype=dtype, seed=seed)
-
     def load_pretrained(self, *, dtype: Any, offline: bool, **kwargs: Any) -> torch.nn.Module:
+        self.check_options(kwargs)
         path = hub_file(self.repo_id, "model.safetensors", self.revision, offline=offline)
         model = materialize_(construct_on_meta(self.construct, buffers_on_meta=False), dtype)
         # timm's own loader: applies the architecture's checkpoint filter and class-count adaptation.
         cfg = dict(self.pretrained_cfg, file=path, hf_hub_id=None, url=None)
         timm.models.load_pretrained(model, pretrained_cfg=cfg)
         return model
-
-    def load_path(self, path: Path, *, dtype: Any, **kwargs: Any) -> torch.nn.Module:
-        return build_from_state_dict(self.construct, read_state_dict(path), dtype=dtype, origin=str(path))
 
     def is_cached(self) -> bool:
         return is_hub_cached(self.repo_id, "model.safetensors", self.revision)

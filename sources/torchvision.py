@@ -9,11 +9,11 @@ import torch
 import torchvision
 
 from ..errors import WeightsUnavailableError
-from ..materialize import build_from_state_dict, build_random, construct_on_meta
-from ..weights import WeightsSource, read_state_dict
+from ..materialize import build_from_state_dict
+from .constructed import ConstructedSource
 
 
-class TorchvisionSource(WeightsSource):
+class TorchvisionSource(ConstructedSource):
     host = "download.pytorch.org"
 
     def __init__(self, builder: str, weights_tag: str) -> None:
@@ -41,14 +41,8 @@ class TorchvisionSource(WeightsSource):
             "or pass weights='random'"
         )
 
-    def build_meta(self, *, dtype: Any = None, **kwargs: Any) -> torch.nn.Module:
-        model = construct_on_meta(self.construct)
-        return model.to(dtype) if dtype is not None else model
-
-    def build_random(self, *, dtype: Any, seed: int, **kwargs: Any) -> torch.nn.Module:
-        return build_random(self.construct, dtype=dtype, seed=seed)
-
     def load_pretrained(self, *, dtype: Any, offline: bool, **kwargs: Any) -> torch.nn.Module:
+        self.check_options(kwargs)
         if offline and not self.is_cached():
             raise WeightsUnavailableError(f"{self.cache_file()} is not in the torch hub cache")
         try:
@@ -58,9 +52,6 @@ class TorchvisionSource(WeightsSource):
         except OSError as err:  # URLError and friends
             raise WeightsUnavailableError(f"download of {self.weights_enum.url} failed: {err}") from err
         return build_from_state_dict(self.construct, state, dtype=dtype, origin=self.weights_enum.url)
-
-    def load_path(self, path: Path, *, dtype: Any, **kwargs: Any) -> torch.nn.Module:
-        return build_from_state_dict(self.construct, read_state_dict(path), dtype=dtype, origin=str(path))
 
     def is_cached(self) -> bool:
         return self.cache_file().is_file()

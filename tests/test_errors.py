@@ -159,3 +159,8 @@ def test_default_weights_come_from_the_environment(tmp_path, monkeypatch):
         warnings.simplefilter("error")  # "random" must not go through the fallback warning
         loader.load_model()
     assert loader.weights_source == "random"
+
+
+def test_stray_load_option_is_an_error_not_ignored():
+    with pytest.raises(TypeError, match="num_layers"):
+        ModelLoader(ModelVariant.RESNET_18).load_model(weights="random", num_layers=2)
