@@ -8,8 +8,8 @@ The public methods are fixed here, with keyword-only arguments, so no loader's s
 - ``load_inputs(*, dtype_override=None, batch_size=1, **kwargs)`` validates, asks the loader's
   :meth:`_load_inputs` for the sample, and casts floating tensors (never integer ones).
 
-A loader writes its variant table, ``_get_model_info``, ``_weights_source`` and ``_load_inputs``,
-and overrides the hooks it needs. Only the standard library is imported at module level.
+A loader writes its variant table, ``_get_model_info`` and ``_load_inputs``, and overrides the
+hooks it needs (``_weights_source`` only when its source is not a standard one). Only the standard library is imported at module level.
 """
 
 from __future__ import annotations
@@ -172,9 +172,16 @@ class ForgeModel(ABC):
         check_batch_size(batch_size)
         return cast_floating(self._load_inputs(batch_size=batch_size, **kwargs), dtype)
 
-    @abstractmethod
     def _weights_source(self) -> "WeightsSource":
-        """The :class:`WeightsSource` that builds this variant."""
+        """The :class:`WeightsSource` that builds this variant: by default the standard one for
+        its source, with shipped configs found beside the loader's own file. Loaders of our own
+        networks (Darknet) override it."""
+        import sys
+        from pathlib import Path
+
+        from .sources import source_for
+
+        return source_for(self._variant_config, Path(sys.modules[type(self).__module__].__file__).parent)
 
     @abstractmethod
     def _load_inputs(self, *, batch_size: int, **kwargs: Any) -> Any:

@@ -170,10 +170,6 @@ class ModelLoader(ForgeModel):
     def _get_model_info(cls, variant: StrEnum) -> ModelInfo:
         return cls._info(variant, "bert")
 
-    def _weights_source(self) -> Any:
-        from ...sources import source_for
-
-        return source_for(self._variant_config, _HERE)
 
     def load_config(self) -> Any:
         return self._weights_source().load_config()

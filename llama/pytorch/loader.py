@@ -12,7 +12,6 @@ step (one new token per row plus a KV cache of the right shapes) without weights
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ...base import ForgeModel
@@ -142,10 +141,6 @@ class ModelLoader(ForgeModel):
     def _get_model_info(cls, variant: StrEnum) -> ModelInfo:
         return cls._info(variant, "llama")
 
-    def _weights_source(self) -> Any:
-        from ...sources import source_for
-
-        return source_for(self._variant_config, Path(__file__).parent)
 
     def load_config(self, *, num_layers: int | None = None, **overrides: Any) -> Any:
         """The variant's ``LlamaConfig`` (optionally cut to ``num_layers``); builds nothing."""

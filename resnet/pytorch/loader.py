@@ -7,7 +7,6 @@ source's own transforms, and decodes to ImageNet labels.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any
 
 from ...base import ForgeModel
@@ -73,10 +72,6 @@ class ModelLoader(ForgeModel):
     def _get_model_info(cls, variant: StrEnum) -> ModelInfo:
         return cls._info(variant, "resnet")
 
-    def _weights_source(self) -> Any:
-        from ...sources import source_for
-
-        return source_for(self._variant_config, Path(__file__).parent)
 
     def load_config(self) -> Any:
         source = self._weights_source()
