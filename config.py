@@ -7,7 +7,7 @@ torch or any model library.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 
@@ -21,43 +21,85 @@ class StrEnum(str, enum.Enum):
         return format(str(self.value), spec)
 
 
+# Every member of the upstream zoo's enums (tenstorrent/tt-forge-models config.py) exists here with
+# the same value, because its consumers reach them by name (tt-xla's conftest reads
+# ModelGroup.VULCAN). Members after a "ours" comment are extras of this zoo.
+
+
 class ModelGroup(StrEnum):
+    GENERALITY = "generality"
     RED = "red"
     PRIORITY = "priority"
-    GENERALITY = "generality"
+    VULCAN = "vulcan"
 
 
 class ModelTask(StrEnum):
-    NLP_QA = "nlp_qa"
-    NLP_CAUSAL_LM = "nlp_causal_lm"
-    NLP_MASKED_LM = "nlp_masked_lm"
     NLP_TEXT_CLS = "nlp_text_cls"
     NLP_TOKEN_CLS = "nlp_token_cls"
     NLP_EMBED_GEN = "nlp_embed_gen"
-    NLP_SUMMARIZATION = "nlp_summarization"
+    NLP_QA = "nlp_qa"
+    NLP_CAUSAL_LM = "nlp_causal_lm"
+    NLP_MASKED_LM = "nlp_masked_lm"
     NLP_TRANSLATION = "nlp_translation"
-    CV_IMAGE_CLS = "cv_image_cls"
-    CV_OBJECT_DET = "cv_object_det"
-    CV_IMAGE_SEG = "cv_image_seg"
-    CV_DEPTH_EST = "cv_depth_est"
-    AUDIO_ASR = "audio_asr"
+    NLP_SUMMARIZATION = "nlp_summarization"
+    NLP_MULTI_CHOICE = "nlp_multi_choice"
+    NLP_IMAGE_TO_TEXT = "nlp_image_to_text"
     AUDIO_CLS = "audio_cls"
+    AUDIO_ASR = "audio_asr"
+    CV_IMAGE_CLS = "cv_image_cls"
+    CV_IMAGE_SEG = "cv_image_seg"
+    CV_VIDEO_CLS = "cv_video_cls"
+    CV_OBJECT_DET = "cv_object_det"
+    CV_ZS_OBJECT_DET = "cv_zs_object_det"
+    CV_ZS_IMAGE_CLS = "cv_zs_image_cls"
+    CV_DEPTH_EST = "cv_depth_est"
+    CV_IMG_TO_IMG = "cv_img_to_img"
+    CV_IMAGE_FE = "cv_image_fe"
+    CV_MASK_GEN = "cv_mask_gen"
+    CV_KEYPOINT_DET = "cv_keypoint_det"
+    CV_KNOW_DISTILL = "cv_know_distill"
+    CV_PANOPTIC_SEG = "cv_panoptic_seg"
+    CV_IMAGE_TO_TEXT = "cv_image_to_text"
+    REALTIME_MAP_CONSTRUCTION = "realtime_map_construction"
+    MM_IMAGE_CAPT = "mm_image_capt"
+    MM_DOC_QA = "mm_doc_qa"
+    MM_VISUAL_QA = "mm_visual_qa"
+    MM_TTS = "mm_tts"
+    MM_IMAGE_TTT = "mm_image_ttt"
+    MM_VIDEO_TTT = "mm_video_ttt"
+    MM_AUDIO_TTT = "mm_audio_ttt"
+    MM_MASKED_LM = "mm_masked_lm"
+    MM_CAUSAL_LM = "mm_causal_lm"
+    MM_ACTION_PREDICTION = "mm_action_prediction"
+    MM_CONDITIONAL_GENERATION = "mm_conditional_generation"
+    MM_DOC_OCR = "mm_doc_ocr"
+    MM_IMAGE_TEXT_SIM = "mm_image_text_similarity"
+    CONDITIONAL_GENERATION = "conditional_generation"
+    ATOMIC_ML = "atomic_ml"
+    MULTIVIEW_3D_OBJECT_DET = "Multiview_3D_object_detection"
+    # ours
     MM_IMAGE_TEXT = "mm_image_text"
 
 
 class ModelSource(StrEnum):
     HUGGING_FACE = "huggingface"
+    EASYDEL = "easydel"
+    TORCH_HUB = "torch_hub"
+    CUSTOM = "custom"
     TORCHVISION = "torchvision"
     TIMM = "timm"
-    CUSTOM = "custom"
-    TORCH_HUB = "torch_hub"
+    TORCH_XRAY_VISION = "torchxrayvision"
+    OSMR = "osmr"
     GITHUB = "github"
+    DETECTRON2 = "detectron2"
 
 
 class Framework(StrEnum):
-    TORCH = "pytorch"
     JAX = "jax"
+    TORCH = "pytorch"
+    NUMPY = "numpy"
     ONNX = "onnx"
+    PADDLE = "paddle"
 
 
 class Parallelism(StrEnum):
@@ -122,6 +164,12 @@ class ModelConfig:
     quirks: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def model_name_clean(self) -> str:
+        """The name without its organisation prefix (``resnet-50`` of ``microsoft/resnet-50``), as
+        upstream's reports key it."""
+        return self.pretrained_model_name.rsplit("/", 1)[-1]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (enums as strings, tuples as lists)."""
         out = {}
@@ -146,7 +194,11 @@ class LLMModelConfig(ModelConfig):
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What a test report or dashboard needs to know about one variant."""
+    """What a test report or dashboard needs to know about one variant.
+
+    ``model_name_clean`` is the variant's model name without its organisation prefix; the loader
+    fills it from the row (upstream's field of the same name).
+    """
 
     model: str
     variant: str
@@ -154,12 +206,27 @@ class ModelInfo:
     task: ModelTask
     source: ModelSource
     framework: Framework = Framework.TORCH
+    model_name_clean: str | None = None
 
     @property
     def name(self) -> str:
         return f"{self.framework}_{self.model}_{self.variant}_{self.task}_{self.source}"
 
-    def to_report_dict(self) -> dict[str, str]:
-        report = {key: str(value) for key, value in asdict(self).items()}
-        report["name"] = self.name
-        return report
+    def is_easydel(self) -> bool:
+        return self.source == ModelSource.EASYDEL
+
+    def to_report_dict(self) -> dict[str, str | None]:
+        """Upstream's report keys (task, source, framework, model_arch, variant_name,
+        model_name_clean), then ours (model, variant, group, name)."""
+        return {
+            "task": str(self.task),
+            "source": str(self.source),
+            "framework": str(self.framework),
+            "model_arch": self.model,
+            "variant_name": str(self.variant),
+            "model_name_clean": self.model_name_clean,
+            "model": self.model,
+            "variant": str(self.variant),
+            "group": str(self.group),
+            "name": self.name,
+        }
