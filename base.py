@@ -40,6 +40,33 @@ class _class_or_instance_method:
         return functools.partial(self.func, owner if instance is None else instance)
 
 
+class _instance_or_default:
+    """A method that also works on the class, as upstream's README calls it
+    (``ModelLoader.load_model()``): there it runs on a fresh loader of the default variant."""
+
+    def __init__(self, func: Any) -> None:
+        import functools
+
+        self.func = func
+        functools.update_wrapper(self, func)
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        import functools
+        import inspect
+        import types
+
+        if instance is not None:
+            return types.MethodType(self.func, instance)
+
+        @functools.wraps(self.func)
+        def on_default(*args: Any, **kwargs: Any) -> Any:
+            return self.func(owner(), *args, **kwargs)
+
+        signature = inspect.signature(self.func)
+        on_default.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+        return on_default
+
+
 class ForgeModel(ABC):
     """Base class of every ``ModelLoader``."""
 
@@ -90,8 +117,14 @@ class ForgeModel(ABC):
         parts = cls.__module__.split(".")
         return "/".join(parts[-3:-1]) if len(parts) >= 3 else cls.__qualname__
 
-    def get_variant_config(self, variant: StrEnum | str | None = None) -> ModelConfig:
-        return self._VARIANTS[self._variant if variant is None else self._resolve_variant(variant)]
+    @_class_or_instance_method
+    def get_variant_config(owner: Any, variant: StrEnum | str | None = None) -> ModelConfig:
+        """The row of ``variant``: on the class ``None`` means the default variant, on an instance
+        its own."""
+        if variant is None and isinstance(owner, ForgeModel):
+            return owner._variant_config
+        cls = owner if isinstance(owner, type) else type(owner)
+        return cls._VARIANTS[cls._resolve_variant(variant)]
 
     @_class_or_instance_method
     def get_model_info(owner: Any, variant: StrEnum | str | None = None) -> ModelInfo:
@@ -102,7 +135,13 @@ class ForgeModel(ABC):
         if variant is None and isinstance(owner, ForgeModel):
             variant = owner._variant
         cls = owner if isinstance(owner, type) else type(owner)
-        return cls._get_model_info(cls._resolve_variant(variant))
+        resolved = cls._resolve_variant(variant)
+        info = cls._get_model_info(resolved)
+        if info.model_name_clean is None:
+            import dataclasses
+
+            info = dataclasses.replace(info, model_name_clean=cls._VARIANTS[resolved].model_name_clean)
+        return info
 
     @classmethod
     @abstractmethod
@@ -120,10 +159,12 @@ class ForgeModel(ABC):
             task=config.task,
             source=config.source,
             framework=cls.FRAMEWORK,
+            model_name_clean=config.model_name_clean,
         )
 
     # ---- the contract --------------------------------------------------------------------------
 
+    @_instance_or_default
     def load_model(
         self,
         *,
@@ -161,6 +202,7 @@ class ForgeModel(ABC):
         self.weights_source = loaded.source
         return model
 
+    @_instance_or_default
     def load_inputs(self, *, dtype_override: Any = None, batch_size: int = 1, **kwargs: Any) -> Any:
         """Deterministic sample inputs with a leading batch of ``batch_size``; never loads weights.
 
@@ -202,16 +244,66 @@ class ForgeModel(ABC):
         """The architecture config without any weights, where the family has one."""
         return None
 
-    def get_mesh_config(self, num_devices: int) -> tuple[tuple[int, ...], tuple[str, ...]] | None:
-        """Mesh shape and axis names for tensor parallelism; ``None`` when not supported."""
+    def get_mesh_config(self, num_devices: int) -> tuple[Any, tuple[str, ...]]:
+        """``(mesh_shape, mesh_axis_names)`` for tensor parallelism over ``num_devices``; always a
+        pair, ``(None, ())`` where the loader does not support it (upstream's default)."""
+        return None, ()
+
+    def load_shard_plan(
+        self, model: "nn.Module", *, strategy: str = "megatron", batch_axis: str = "batch"
+    ) -> dict[str, tuple[str | None, ...]] | None:
+        """Parameter *name* to per-dimension mesh axes (see :mod:`.parallel`), or ``None`` where
+        unsupported. The one source of :meth:`load_shard_spec` and of our DTensor
+        :func:`.parallel.parallelize`."""
         return None
 
-    def load_shard_spec(self, model: "nn.Module") -> dict[str, Any] | None:
-        """Parameter name to sharding spec over the mesh axes; ``None`` when not supported."""
-        return None
+    def load_shard_spec(self, model: "nn.Module") -> dict[Any, tuple[str | None, ...]] | None:
+        """Upstream's form of :meth:`load_shard_plan`: each of ``model``'s parameter *tensors* to
+        its spec, as ``xs.mark_sharding(tensor, mesh, spec)`` takes them; ``None`` where unsupported."""
+        from .parallel import by_tensor
+
+        return by_tensor(model, self.load_shard_plan(model))
+
+    @property
+    def requires_model_rewrites(self) -> bool:
+        """Whether a consumer should apply its in-place model rewrites (upstream's sliding-window
+        mask patch) before compiling; none of ours need them."""
+        return False
+
+    def get_weight_dtype_config_path(self) -> str | None:
+        """Path of ``mixed_precision_configs/<model_name_clean>.json`` beside the loader, where a
+        per-weight dtype override is shipped (upstream's hook); ``None`` when there is none."""
+        import sys
+        from pathlib import Path
+
+        folder = Path(sys.modules[type(self).__module__].__file__).parent / "mixed_precision_configs"
+        path = folder / f"{self._variant_config.model_name_clean}.json"
+        return str(path) if path.is_file() else None
 
     # One helper that calls a model with its inputs, whatever their form.
     call_model = staticmethod(call_model)
+
+
+class ForgePrefillModel(ForgeModel):
+    """Upstream's base of loaders that consumers sweep over prefill meshes, strategies, batch
+    sizes and sequence lengths (tt-xla's ``test_llms_torch``). A loader module defines one beside
+    its ``ModelLoader`` (``class ModelLoaderPrefill(ModelLoader, ForgePrefillModel)``): consumers
+    run the regular loader through their generic tests and decode phase, and this one through
+    prefill."""
+
+    def load_inputs_prefill(self, dtype_override: Any = None, batch_size: int = 1, seq_len: int = 128) -> Any:
+        """Prefill inputs of ``batch_size`` rows padded to ``seq_len``: ``load_inputs`` itself."""
+        return self.load_inputs(dtype_override=dtype_override, batch_size=batch_size, seq_len=seq_len)
+
+    def load_shard_spec(  # type: ignore[override]
+        self, model: "nn.Module", strategy: str = "fsdp", batch_axis: str = "batch"
+    ) -> dict[Any, tuple[str | None, ...]] | None:
+        """Parameter tensors to specs for ``strategy``: ``"megatron"`` (tensor parallel on the
+        ``model`` axis) or ``"fsdp"`` (that, with each weight's other dimension also split over
+        ``batch_axis``: ``"batch"``, or ``"data"`` when the inputs are sharded too)."""
+        from .parallel import by_tensor
+
+        return by_tensor(model, self.load_shard_plan(model, strategy=strategy, batch_axis=batch_axis))
 
 
 def _check_dtype(model: "nn.Module", dtype: Any) -> None:

@@ -102,6 +102,48 @@ def transformer_shard_spec(
     return spec
 
 
+STRATEGIES = ("megatron", "fsdp")
+
+
+def strategy_shard_spec(
+    model: "nn.Module", *, strategy: str = "megatron", batch_axis: str = BATCH_AXIS, **names: Iterable[str]
+) -> ShardSpec:
+    """The shard spec of ``strategy`` over a ``(batch_axis, "model")`` mesh.
+
+    ``"megatron"``: :func:`transformer_shard_spec`. ``"fsdp"``: the same, with the last dimension
+    that it leaves whole split over ``batch_axis`` as well, so each weight is spread over the
+    whole mesh: column-parallel ``("model", batch_axis)``, row-parallel ``(batch_axis, "model")``,
+    embeddings ``(None, batch_axis)``, norms ``(batch_axis,)``, as upstream's Llama loader
+    writes them. ``names`` pass ``column=``, ``row=``, ``output_column=`` through.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown sharding strategy {strategy!r}; accepted: {', '.join(map(repr, STRATEGIES))}")
+    if not isinstance(batch_axis, str) or not batch_axis or batch_axis == MODEL_AXIS:
+        raise ValueError(f"batch_axis must be a mesh axis name other than {MODEL_AXIS!r}, got {batch_axis!r}")
+    spec = transformer_shard_spec(model, **names)
+    if strategy == "megatron":
+        return spec
+    fsdp: ShardSpec = {}
+    for name, placement in spec.items():
+        whole = [i for i, axis in enumerate(placement) if axis is None]
+        if whole:
+            placement = tuple(batch_axis if i == whole[-1] else axis for i, axis in enumerate(placement))
+        fsdp[name] = placement
+    return fsdp
+
+
+def by_tensor(model: "nn.Module", spec: ShardSpec | None) -> dict[Any, tuple[str | None, ...]] | None:
+    """``spec`` keyed by ``model``'s parameter tensors instead of their names (upstream's form of a
+    shard spec, which ``torch_xla``'s ``mark_sharding`` takes tensor by tensor)."""
+    if spec is None:
+        return None
+    params = dict(model.named_parameters())
+    unknown = sorted(set(spec) - set(params))
+    if unknown:
+        raise ValueError(f"shard spec names parameters the model does not have: {', '.join(unknown[:5])}")
+    return {params[name]: placement for name, placement in spec.items()}
+
+
 def tensor_parallel_plan(model: "nn.Module", spec: ShardSpec) -> dict[str, Any]:
     """The DTensor plan (module name to ``ColwiseParallel``/``RowwiseParallel``) of ``spec``.
 
@@ -163,11 +205,14 @@ __all__ = [
     "AXES",
     "BATCH_AXIS",
     "MODEL_AXIS",
+    "STRATEGIES",
     "ShardSpec",
+    "by_tensor",
     "check_num_devices",
     "init_mesh",
     "mesh_config",
     "parallelize",
+    "strategy_shard_spec",
     "tensor_parallel_plan",
     "transformer_shard_spec",
 ]

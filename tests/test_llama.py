@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from tt_forge_models import ModelTooLargeError, PreprocessorFallbackWarning
+from tt_forge_models.generation import cache_keyword
 from tt_forge_models.llama import ModelLoader, ModelVariant
 
 # A narrow Llama that keeps the variant's vocabulary, RoPE and head structure.
@@ -320,11 +321,11 @@ def test_decode_inputs_without_weights(dtype, quiet, monkeypatch):
         patch.setattr(weights, "load_with_policy", lambda *a, **k: pytest.fail("load_inputs loaded weights"))
         step = loader.load_inputs(mode="decode", batch_size=2, seq_len=32, dtype_override=dtype, num_layers=2, **NARROW)
         again = loader.load_inputs(mode="decode", batch_size=2, seq_len=32, dtype_override=dtype, num_layers=2, **NARROW)
-    cache = step["past_key_values"]
+    cache = step[cache_keyword()]
     assert step["input_ids"].shape == step["position_ids"].shape == (2, 1)
     assert step["attention_mask"].shape == (2, 33)
     assert len(cache.layers) == 2
-    for layer, other in zip(cache.layers, again["past_key_values"].layers):
+    for layer, other in zip(cache.layers, again[cache_keyword()].layers):
         assert layer.keys.shape == layer.values.shape == (2, 2, 32, 16)  # (batch, kv_heads, seq, head_dim)
         assert layer.keys.dtype == dtype and torch.equal(layer.keys, other.keys)
     model = loader.load_model(weights="random", num_layers=2, dtype_override=dtype, **NARROW)
@@ -336,7 +337,7 @@ def test_decode_inputs_without_weights(dtype, quiet, monkeypatch):
 
 def test_full_size_decode_cache_shapes(quiet):
     step = ModelLoader(ModelVariant.LLAMA_3_1_70B).load_inputs(mode="decode", seq_len=4, num_layers=1)
-    assert step["past_key_values"].layers[0].keys.shape == (1, 8, 4, 128)
+    assert step[cache_keyword()].layers[0].keys.shape == (1, 8, 4, 128)
 
 
 def test_decode_step_from_the_model_continues_the_prompt(narrow_1b, quiet):
@@ -344,7 +345,7 @@ def test_decode_step_from_the_model_continues_the_prompt(narrow_1b, quiet):
     loader, model = narrow_1b
     prefill = loader.load_inputs(batch_size=2, seq_len=48)
     step = loader.load_decode_inputs(model, batch_size=2, seq_len=48)
-    assert step["past_key_values"].get_seq_length() == 48
+    assert step[cache_keyword()].get_seq_length() == 48
     full = {
         "input_ids": torch.cat([prefill["input_ids"], step["input_ids"]], dim=1),
         "attention_mask": step["attention_mask"],
@@ -420,8 +421,10 @@ def test_mesh_config_rejects(variant, n, error, match):
 def test_shard_spec(variant):
     loader = ModelLoader(variant)
     model = loader.load_model(device="meta", num_layers=2)
-    spec = loader.load_shard_spec(model)
+    spec = loader.load_shard_plan(model)
     assert set(spec) == {name for name, _ in model.named_parameters()}
+    by_tensor = loader.load_shard_spec(model)  # upstream's form: the same, keyed by the tensors
+    assert {id(t): p for t, p in by_tensor.items()} == {id(t): spec[n] for n, t in model.named_parameters()}
     layer = "model.layers.1"
     for name in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_proj", "mlp.up_proj"):
         assert spec[f"{layer}.{name}.weight"] == ("model", None)
@@ -434,3 +437,7 @@ def test_shard_spec(variant):
         assert "lm_head.weight" not in spec  # one tensor, under the embedding's name: replicated
     else:
         assert spec["lm_head.weight"] == ("model", None)
+    fsdp = loader.load_shard_plan(model, strategy="fsdp", batch_axis="data")
+    assert fsdp[f"{layer}.self_attn.q_proj.weight"] == ("model", "data")
+    assert fsdp[f"{layer}.mlp.down_proj.weight"] == ("data", "model")
+    assert fsdp["model.embed_tokens.weight"] == (None, "data") and fsdp["model.norm.weight"] == ("data",)

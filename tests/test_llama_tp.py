@@ -40,7 +40,7 @@ WORKER = textwrap.dedent(
         model = loader.load_model(weights="random", seed=0, num_layers=2, tie_word_embeddings=tied, **narrow)
         with torch.no_grad():
             golden = model(**inputs).logits
-        parallelize(model, loader.load_shard_spec(model), mesh)
+        parallelize(model, loader.load_shard_plan(model), mesh)
         with torch.no_grad():
             sharded = model(**inputs).logits
         attn = model.model.layers[1].self_attn

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...base import ForgeModel
+from ...base import ForgeModel, ForgePrefillModel
 from ...config import LLMModelConfig, ModelGroup, ModelInfo, ModelSource, ModelTask, StrEnum
 
 # The sample every variant reads: about forty tokens, so the default 128-token batch is mostly
@@ -161,9 +161,10 @@ class ModelLoader(ForgeModel):
         ``use_cache=False`` so the forward returns logits only.
 
         ``mode="decode"``: one step after that prefill: a new token per row, the mask and position
-        one longer, and ``past_key_values``, a ``DynamicCache`` of seeded random keys and values
-        shaped ``(batch, kv_heads, seq_len, head_dim)`` for each of the ``num_layers`` layers (pass
-        the same ``num_layers`` and config overrides as to ``load_model``). A forward appends to
+        one longer, and the KV cache (keyword ``cache``; ``past_key_values`` before transformers
+        renamed it), a ``DynamicCache`` of seeded random keys and values shaped ``(batch,
+        kv_heads, seq_len, head_dim)`` for each of the ``num_layers`` layers (pass the same
+        ``num_layers`` and config overrides as to ``load_model``). A forward appends to
         the cache in place: call ``load_inputs`` again for every run.
         """
         from ...generation import decode_step_inputs, synthetic_cache
@@ -262,13 +263,21 @@ class ModelLoader(ForgeModel):
             batch_rows_from=extra.get("mesh_batch_rows_from"),
         )
 
-    def load_shard_spec(self, model: Any) -> dict[str, tuple[str | None, ...]]:
-        """Parameter name to per-dimension mesh axes: column-parallel q/k/v/gate/up, row-parallel
-        o/down, column-parallel lm_head when it is not tied to the embedding, the rest replicated
-        (see :func:`..parallel.transformer_shard_spec`)."""
-        from ...parallel import transformer_shard_spec
+    def load_shard_plan(
+        self, model: Any, *, strategy: str = "megatron", batch_axis: str = "batch"
+    ) -> dict[str, tuple[str | None, ...]]:
+        """Parameter name to per-dimension mesh axes. ``"megatron"``: column-parallel q/k/v/gate/up,
+        row-parallel o/down, column-parallel lm_head when it is not tied to the embedding, the rest
+        replicated; ``"fsdp"``: each weight's other dimension split over ``batch_axis`` too (see
+        :func:`..parallel.strategy_shard_spec`). ``load_shard_spec`` keys the same by tensor."""
+        from ...parallel import strategy_shard_spec
 
-        return transformer_shard_spec(model)
+        return strategy_shard_spec(model, strategy=strategy, batch_axis=batch_axis)
+
+    def load_inputs_decode(self, dtype_override: Any = None, batch_size: int = 1, **kwargs: Any) -> dict[str, Any]:
+        """Upstream's name for the decode step: ``load_inputs(mode="decode", ...)``, a new token
+        per row and a KV cache of the full depth (pass ``num_layers=`` to match a cut model)."""
+        return self.load_inputs(dtype_override=dtype_override, batch_size=batch_size, mode="decode", **kwargs)
 
     # ---- tokenizer -----------------------------------------------------------------------------
 
@@ -297,3 +306,10 @@ class ModelLoader(ForgeModel):
 
         config = self.load_config()
         return prompt_token_ids(self._tokenizer(), config, self._variant_config.prompt), pad_token_id(config)
+
+
+class ModelLoaderPrefill(ModelLoader, ForgePrefillModel):
+    """The same variants for consumers' prefill sweeps (tt-xla's ``test_llms_torch``): they run
+    ``ModelLoader`` through their generic and decode tests and this class through prefill, with
+    ``load_inputs_prefill(dtype_override, batch_size, seq_len)`` and
+    ``load_shard_spec(model, strategy="fsdp" | "megatron", batch_axis=...)``."""
