@@ -40,6 +40,8 @@ class DarknetDetectorLoader(ForgeModel):
         super().__init__(variant)
         #: how the last ``load_inputs`` placed the photograph in the input (``detection.LetterboxParams``)
         self.letterbox_params: Any = None
+        #: the asset name of the photograph the last ``load_inputs`` read
+        self.sample_image: str | None = None
 
     def _network(self) -> Any:
         import importlib
@@ -68,7 +70,8 @@ class DarknetDetectorLoader(ForgeModel):
         from .detection import SAMPLE_IMAGE, letterboxed_sample
 
         size = self._variant_config.input_size if input_size is None else input_size
-        pixels, self.letterbox_params = letterboxed_sample(image or SAMPLE_IMAGE, size, batch_size)
+        self.sample_image = image or SAMPLE_IMAGE
+        pixels, self.letterbox_params = letterboxed_sample(self.sample_image, size, batch_size)
         return pixels
 
     def decode_output(
@@ -95,6 +98,33 @@ class DarknetDetectorLoader(ForgeModel):
             iou_threshold=iou_threshold,
             max_detections=max_detections,
         )
+
+    # ---- upstream's per-loader names (tt-forge-fe's YOLO tests call them) -------------------------
+
+    def input_preprocess(self, dtype_override: Any = None, batch_size: int = 1, image: str | None = None) -> Any:
+        """Upstream's name for ``load_inputs``."""
+        return self.load_inputs(dtype_override=dtype_override, batch_size=batch_size, image=image)
+
+    def post_processing(self, co_out: Any, output_path: str | None = None) -> str:
+        """Draw the detections of ``co_out`` (the raw maps, as ``decode_output`` takes them) on the
+        photograph of the last ``load_inputs`` and save it as a JPEG; returns its path.
+
+        ``output_path`` defaults to a new file in the system's temporary folder, which the caller
+        owns (tt-forge-fe removes it). The detections themselves are ``decode_output``'s.
+        """
+        import os
+        import tempfile
+
+        from .detection import SAMPLE_IMAGE, draw_detections
+
+        detections = self.decode_output(co_out)[0]
+        if output_path is None:
+            fd, output_path = tempfile.mkstemp(prefix=f"{self._variant}_predicted_", suffix=".jpg")
+            os.close(fd)
+        draw_detections(self.sample_image or SAMPLE_IMAGE, detections).save(output_path, format="JPEG")
+        return output_path
+
+    output_postprocess = post_processing
 
     def unpack_forward_output(self, output: Any) -> Any:
         """The raw maps of every scale, flattened and concatenated: ``(B, N)``."""

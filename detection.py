@@ -8,6 +8,7 @@ image. The networks themselves stop at the raw maps, so they stay exportable.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -293,6 +294,22 @@ def letterboxed_sample(
         )
     pixels, params = letterbox(sample_image(image), (sizes[2], sizes[1]))
     return batch(pixels, batch_size), params
+
+
+def draw_detections(image: str, detections: Sequence[dict]) -> Any:
+    """The sample photograph ``image`` (an asset name) with each detection's box and
+    ``class_name score`` drawn on it, as a PIL image."""
+    from PIL import ImageDraw
+
+    from .inputs.vision import sample_image
+
+    picture = sample_image(image).convert("RGB")
+    draw = ImageDraw.Draw(picture)
+    for detection in detections:
+        x1, y1, x2, y2 = (float(v) for v in detection["box"])
+        draw.rectangle((x1, y1, x2, y2), outline=(255, 0, 0), width=3)
+        draw.text((x1 + 4, y1 + 2), f"{detection['class_name']} {detection['score']:.2f}", fill=(255, 0, 0))
+    return picture
 
 
 def decode_detections(

@@ -101,6 +101,48 @@ class ModelLoader(ForgeModel):
 
         return topk_classes(self.unpack_forward_output(outputs), imagenet_categories(), top_k)
 
+    # ---- upstream's per-loader names (tt-forge-fe's ResNet tests call them) ----------------------
+
+    def input_preprocess(self, dtype_override: Any = None, batch_size: int = 1, image: str | None = None) -> Any:
+        """Upstream's name for ``load_inputs``."""
+        kwargs = {} if image is None else {"image": image}
+        return self.load_inputs(dtype_override=dtype_override, batch_size=batch_size, **kwargs)
+
+    def output_postprocess(self, output: Any, top_k: int = 1) -> list[list[dict[str, Any]]]:
+        """Upstream's name for ``decode_output`` (its default is the top label only)."""
+        return self.decode_output(output, top_k=top_k)
+
+    def post_process(
+        self,
+        co_out: Any = None,
+        framework_model: Any = None,
+        compiled_model: Any = None,
+        inputs: Any = None,
+        dtype_override: Any = None,
+        top_k: int = 5,
+    ) -> Any:
+        """tt-forge-fe's call: ``decode_output(co_out)``; or, given both models and ``inputs`` (PIL
+        images), each image preprocessed by the variant's transform, run through both models and
+        decoded: ``[{"framework": [...], "compiled": [...]}]`` per image."""
+        if framework_model is None and compiled_model is None:
+            if co_out is None:
+                raise TypeError("post_process needs co_out=, or framework_model=, compiled_model= and inputs=")
+            return self.decode_output(co_out, top_k=top_k)
+        if framework_model is None or compiled_model is None or inputs is None:
+            raise TypeError("post_process needs framework_model=, compiled_model= and inputs= (PIL images) together")
+        import torch
+
+        from ...dtypes import resolve_dtype
+        from ...inputs import cast_floating
+
+        dtype, preprocess, results = resolve_dtype(dtype_override), self._preprocess(), []
+        for image in inputs:
+            pixels = cast_floating(preprocess(image.convert("RGB")).unsqueeze(0), dtype)
+            with torch.no_grad():
+                both = {"framework": framework_model(pixels), "compiled": compiled_model(pixels)}
+            results.append({k: self.decode_output(v, top_k=top_k)[0] for k, v in both.items()})
+        return results
+
 
 def _hf_processor_transform(source: Any, size: int) -> Any:
     from ...errors import PreprocessorFallbackWarning, WeightsUnavailableError
