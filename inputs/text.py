@@ -20,11 +20,28 @@ import os
 import re
 import warnings
 import zlib
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import PreprocessorFallbackWarning
+
+
+@dataclass
+class TextSample:
+    """What a text loader's ``load_inputs`` produced, kept so ``decode_output`` can map outputs
+    back to text: the rows, their tensors, the tokenizer's encoding (offsets, word ids; None for
+    synthetic ids) and the tokenizer (or None)."""
+
+    rows: list[Any]
+    tensors: dict[str, Any]
+    encoding: Any
+    tokenizer: Any
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.tensors["input_ids"].shape[0])
 
 def vocab_fingerprint(tokenizer: Any) -> str:
     """sha256 of the vocabulary written as a WordPiece ``vocab.txt``: one token a line, in id order.

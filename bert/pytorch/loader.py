@@ -10,13 +10,15 @@ else an identical one from an installed package (the uncased WordPiece vocabular
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...base import ForgeModel
 from ...config import LLMModelConfig, ModelGroup, ModelInfo, ModelSource, ModelTask, StrEnum
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...inputs.text import TextSample
 
 _HERE = Path(__file__).resolve().parent
 
@@ -164,7 +166,7 @@ class ModelLoader(ForgeModel):
         super().__init__(variant)
         self._tokenizer: Any = None
         self._tokenizer_resolved = False
-        self._sample: _Sample | None = None
+        self._sample: TextSample | None = None
 
     @classmethod
     def _get_model_info(cls, variant: StrEnum) -> ModelInfo:
@@ -208,8 +210,8 @@ class ModelLoader(ForgeModel):
         self._sample = self._prepare(batch_size)
         return {name: tensor.clone() for name, tensor in self._sample.tensors.items()}
 
-    def _prepare(self, batch_size: int) -> "_Sample":
-        from ...inputs.text import encode, repeat_to_batch, synthetic_ids
+    def _prepare(self, batch_size: int) -> "TextSample":
+        from ...inputs.text import TextSample, encode, repeat_to_batch, synthetic_ids
 
         config = self._variant_config
         rows = repeat_to_batch(_SAMPLES[(config.task, config.extra.get("language", "en"))], batch_size)
@@ -217,7 +219,7 @@ class ModelLoader(ForgeModel):
         if tokenizer is not None:
             encoding = encode(tokenizer, rows, max_length=config.max_length)
             tensors = {name: encoding[name] for name in ("input_ids", "token_type_ids", "attention_mask")}
-            return _Sample(rows, tensors, encoding, tokenizer)
+            return TextSample(rows, tensors, encoding, tokenizer)
         special = self._special_ids
         tensors = synthetic_ids(
             rows,
@@ -228,7 +230,7 @@ class ModelLoader(ForgeModel):
             sep_id=special["sep"],
             special={"[MASK]": special["mask"]},
         )
-        return _Sample(rows, tensors, None, None)
+        return TextSample(rows, tensors, None, None)
 
     @property
     def _special_ids(self) -> dict[str, int]:
@@ -278,7 +280,7 @@ class ModelLoader(ForgeModel):
         }[self._variant_config.task]
         return decoder(outputs, sample, top_k=top_k, **kwargs)
 
-    def _sample_for(self, batch_size: int, inputs: Any) -> "_Sample":
+    def _sample_for(self, batch_size: int, inputs: Any) -> "TextSample":
         import torch
 
         if self._sample is None or self._sample.batch_size != batch_size:
@@ -290,7 +292,7 @@ class ModelLoader(ForgeModel):
             )
         return self._sample
 
-    def _decode_qa(self, outputs: Any, sample: "_Sample", *, max_answer_tokens: int = 30, **_: Any) -> list:
+    def _decode_qa(self, outputs: Any, sample: "TextSample", *, max_answer_tokens: int = 30, **_: Any) -> list:
         from ...decode import best_span
 
         logits = self.unpack_forward_output(outputs)
@@ -314,7 +316,7 @@ class ModelLoader(ForgeModel):
             results.append(result)
         return results
 
-    def _decode_mlm(self, outputs: Any, sample: "_Sample", *, top_k: int = 5, **_: Any) -> list:
+    def _decode_mlm(self, outputs: Any, sample: "TextSample", *, top_k: int = 5, **_: Any) -> list:
         import torch
 
         logits = self.unpack_forward_output(outputs).detach().float()
@@ -334,13 +336,13 @@ class ModelLoader(ForgeModel):
             results.append({"masks": masks} if sample.tokenizer is not None else {"masks": masks, "note": _NO_TOKENIZER})
         return results
 
-    def _decode_cls(self, outputs: Any, sample: "_Sample", **_: Any) -> list:
+    def _decode_cls(self, outputs: Any, sample: "TextSample", **_: Any) -> list:
         from ...decode import topk_classes
 
         labels = self._labels()
         return [row[0] for row in topk_classes(self.unpack_forward_output(outputs), labels, 1)]
 
-    def _decode_ner(self, outputs: Any, sample: "_Sample", **_: Any) -> list:
+    def _decode_ner(self, outputs: Any, sample: "TextSample", **_: Any) -> list:
         import torch
 
         from ...decode import entity_spans
@@ -383,7 +385,7 @@ class ModelLoader(ForgeModel):
                 results.append({"entities": spans, "note": _NO_TOKENIZER})
         return results
 
-    def _decode_embeddings(self, outputs: Any, sample: "_Sample", **_: Any) -> dict[str, Any]:
+    def _decode_embeddings(self, outputs: Any, sample: "TextSample", **_: Any) -> dict[str, Any]:
         from ...decode import cosine_matrix, mean_pool
 
         vectors = mean_pool(self.unpack_forward_output(outputs), sample.tensors["attention_mask"])
@@ -395,20 +397,6 @@ class ModelLoader(ForgeModel):
     def _labels(self) -> list[str]:
         id2label = self.architecture["id2label"]
         return [id2label[str(i)] for i in range(len(id2label))]
-
-
-@dataclass
-class _Sample:
-    """What ``load_inputs`` produced, kept so ``decode_output`` can map outputs back to text."""
-
-    rows: list[Any]
-    tensors: dict[str, Any]
-    encoding: Any  # the tokenizer's BatchEncoding (offsets, word ids), or None for synthetic ids
-    tokenizer: Any
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.tensors["input_ids"].shape[0])
 
 
 @lru_cache(maxsize=None)
