@@ -124,6 +124,17 @@ def synthetic_cache(config: Any, *, batch_size: int, past_len: int, seed: int = 
     return DynamicCache(ddp_cache_data=layers, config=config)
 
 
+def cache_keyword() -> str:
+    """The forward's name for the KV cache: ``cache`` in the transformers releases that renamed
+    ``past_key_values`` (which then warns, and goes in 5.40), else ``past_key_values``. Read from
+    transformers' own output class, so decode inputs follow the installed version."""
+    import dataclasses
+
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    return "cache" if "cache" in {f.name for f in dataclasses.fields(CausalLMOutputWithPast)} else "past_key_values"
+
+
 def decode_step_inputs(prefill: dict[str, "torch.Tensor"], next_tokens: "torch.Tensor", cache: Any) -> dict[str, Any]:
     """One new token per row after ``prefill``, with ``cache`` holding the prefill's keys and values."""
     import torch
@@ -135,7 +146,7 @@ def decode_step_inputs(prefill: dict[str, "torch.Tensor"], next_tokens: "torch.T
         "input_ids": next_tokens.reshape(batch, 1).long(),
         "attention_mask": attention_mask,
         "position_ids": mask.long().sum(-1, keepdim=True),
-        "past_key_values": cache,
+        cache_keyword(): cache,
     }
 
 
@@ -158,7 +169,7 @@ def decode_inputs_from_model(model: "nn.Module", prefill: dict[str, "torch.Tenso
     with torch.no_grad():
         out = model(**_to(prefill, _model_device(model)), use_cache=True)
     next_tokens = out.logits[:, -1].argmax(-1).cpu()
-    return decode_step_inputs(prefill, next_tokens, out.past_key_values)
+    return decode_step_inputs(prefill, next_tokens, getattr(out, cache_keyword()))
 
 
 def greedy_generate(model: "nn.Module", prefill: dict[str, "torch.Tensor"], max_new_tokens: int) -> "torch.Tensor":
@@ -183,7 +194,7 @@ def greedy_generate(model: "nn.Module", prefill: dict[str, "torch.Tensor"], max_
             out = model(**_to(step, device), use_cache=True)
             next_tokens = out.logits[:, -1].argmax(-1).cpu()
             grown = {"attention_mask": step["attention_mask"]}
-            step = decode_step_inputs(grown, next_tokens, out.past_key_values)
+            step = decode_step_inputs(grown, next_tokens, getattr(out, cache_keyword()))
     return torch.cat(tokens, dim=-1)
 
 
@@ -201,6 +212,7 @@ __all__ = [
     "PADDING_SIDE",
     "pad_token_id",
     "prompt_token_ids",
+    "cache_keyword",
     "cache_shapes",
     "cut_at_eos",
     "decode_inputs_from_model",
