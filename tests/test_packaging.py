@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
 import pytest
-
 from helpers import REPO, run_python
 
 IGNORE = shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", "build", ".pytest_cache")
@@ -21,9 +19,23 @@ def _copy_tree(dest: Path) -> Path:
 
 
 def _venv(path: Path) -> Path:
-    # System site-packages give the venv setuptools (and torch) without a download.
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(path)
-    return path / "bin" / "python"
+    """A new venv that sees the *running* environment's packages (setuptools, torch) through a
+    ``.pth`` file, without a download. ``system_site_packages`` would give it the base
+    interpreter's instead, which lack them when the suite runs from a virtualenv. The new venv's
+    own site-packages comes first, so what is installed into it wins."""
+    import site
+    import sysconfig
+
+    venv.EnvBuilder(with_pip=False).create(path)
+    python = path / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    paths = sysconfig.get_paths()
+    running = dict.fromkeys([paths["purelib"], paths["platlib"], *site.getsitepackages()])
+    (Path(purelib) / "running_env.pth").write_text("".join(f"{p}\n" for p in running if Path(p).is_dir()))
+    return python
 
 
 @pytest.mark.parametrize("editable", [False, True], ids=["install", "editable"])
