@@ -39,6 +39,26 @@ def all_variants(*, large_params: int = LARGE_PARAMS, **filters: Any) -> list[An
 
 
 
+def architecture_key(entry: VariantEntry) -> tuple[Any, ...]:
+    """What the variant's *test build* is, from its table row: its family, task, parameter counts
+    and reduced depth. Variants with one key run the same network (resnet50 from torchvision,
+    timm and Hugging Face; an Instruct row beside its base row), so a suite can run its heavy
+    checks once per key: :func:`distinct_architectures`."""
+    config = entry.config
+    return (entry.model, str(config.task), config.num_params, config.test_num_layers, config.test_num_params)
+
+
+def distinct_architectures(params: list[Any]) -> list[Any]:
+    """The first of ``params`` (from :func:`all_variants`) for each :func:`architecture_key`."""
+    seen, out = set(), []
+    for param in params:
+        key = architecture_key(param.values[0])
+        if key not in seen:
+            seen.add(key)
+            out.append(param)
+    return out
+
+
 # ---- comparing outputs -------------------------------------------------------------------------
 
 

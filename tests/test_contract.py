@@ -117,7 +117,8 @@ def test_inputs_contract(entry, dtype, monkeypatch):
     assert _batch_of(loader.load_inputs(batch_size=1)) == 1
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+# bf16 forwards run in test_consumers.py, the way tt-xla's runner feeds them.
+@pytest.mark.parametrize("dtype", [pytest.param(torch.float32, id="fp32")])
 @pytest.mark.parametrize("entry", VARIANTS)
 def test_forward_and_decode(entry, dtype):
     loader = entry.make_loader()
