@@ -96,3 +96,16 @@ def test_prefill_base_has_upstream_signatures():
     spec = inspect.signature(ForgePrefillModel.load_shard_spec).parameters
     assert list(spec)[1:] == ["model", "strategy", "batch_axis"]
     assert ForgeModel.get_mesh_config(object(), 4) == (None, ())  # upstream's default, no instance state
+
+
+@pytest.mark.parametrize("entry", [p for p in all_variants(large_params=float("inf")) if p.values[0].is_default])
+def test_load_model_and_load_inputs_work_on_the_class(entry):
+    """Upstream's README: ``model = ModelLoader.load_model()``, ``inputs = ModelLoader.load_inputs()``."""
+    import torch
+
+    cls = entry.loader
+    model = cls.load_model(device="meta", dtype_override=torch.bfloat16)
+    assert all(p.device.type == "meta" and p.dtype == torch.bfloat16 for p in model.parameters())
+    assert sum(p.numel() for p in model.parameters()) == entry.config.num_params  # the default variant's
+    assert cls.load_inputs(batch_size=2) is not None
+    assert list(inspect.signature(cls.load_model).parameters)[0] == "dtype_override"
