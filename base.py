@@ -144,9 +144,9 @@ class ForgeModel(ABC):
         return info
 
     @classmethod
-    @abstractmethod
     def _get_model_info(cls, variant: StrEnum) -> ModelInfo:
-        """Build the info of a resolved variant; most loaders return ``cls._info(variant, "name")``."""
+        """The info of a resolved variant, from its row; ``model`` is the loader's folder name."""
+        return cls._info(variant, cls._model_label().split("/")[0])
 
     @classmethod
     def _info(cls, variant: StrEnum, model: str) -> ModelInfo:

@@ -120,6 +120,8 @@ class ModelConfig:
     config_file: an architecture config shipped beside the loader (relative to the loader's
         folder), so ``weights="random"`` needs no hub.
     model_class: the transformers class that builds a Hugging Face variant (the task head).
+    layers_key: the field of its shipped config that ``num_layers=`` cuts (GPT-2's ``n_layer``);
+        ``None`` means ``num_hidden_layers``.
     num_params: the expected parameter count of the full model; a test builds every variant on the
         meta device and checks it.
     input_size: (channels, height, width) of one image for vision models.
@@ -153,6 +155,7 @@ class ModelConfig:
     weights_sha256: str | None = None
     config_file: str | None = None
     model_class: str | None = None
+    layers_key: str | None = None
     num_params: int | None = None
     input_size: tuple[int, int, int] | None = None
     test_num_layers: int | None = None

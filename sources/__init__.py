@@ -28,6 +28,7 @@ def source_for(config: ModelConfig, loader_dir: Path) -> "WeightsSource":
             config_file=Path(loader_dir) / config.config_file,
             model_class=config.model_class,
             mirrors=config.mirror_packages,
+            layers_key=config.layers_key or "num_hidden_layers",
         )
     if config.source == ModelSource.TORCHVISION:
         from .torchvision import TorchvisionSource

@@ -16,7 +16,7 @@ import torch
 
 from tt_forge_models import PreprocessorFallbackWarning, WeightsUnavailableError
 from tt_forge_models.llama import ModelLoader
-from tt_forge_models.llama.pytorch.loader import PROMPT
+from tt_forge_models.tasks.causal_lm import PROMPT
 
 NARROW = dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2, head_dim=16)
 

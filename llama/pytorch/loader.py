@@ -4,26 +4,19 @@ Every variant's published architecture ships in ``configs/``, so ``weights="rand
 exact model with no token and no network (the meta-llama repositories are gated on the hub).
 ``"pretrained"`` loads the pinned revision through transformers and its cache.
 
-Inputs are one prompt written for this project, tokenized, left-padded (see :mod:`..generation`)
-to the row's ``max_length`` or to ``seq_len=``. ``load_inputs(mode="decode")`` gives the decode
-step (one new token per row plus a KV cache of the right shapes) without weights;
-:meth:`ModelLoader.load_decode_inputs` builds the same from a model's own prefill.
+Inputs, decoding, generation and the tensor-parallel layout come from the causal-LM task base
+(:mod:`...tasks.causal_lm`): one prompt written for this project, tokenized and left-padded to the
+row's ``max_length`` or ``seq_len=``; ``load_inputs(mode="decode")`` for a decode step without
+weights; :meth:`ModelLoader.load_decode_inputs` for the same from a model's own prefill.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ...base import ForgeModel, ForgePrefillModel
-from ...config import LLMModelConfig, ModelGroup, ModelInfo, ModelSource, ModelTask, StrEnum
-
-# The sample every variant reads: about forty tokens, so the default 128-token batch is mostly
-# padding and the mask matters.
-PROMPT = (
-    "A compiler for AI accelerators splits each layer of a language model across a grid of small "
-    "cores. In two sentences, explain why such a model writes its answer one token at a time."
-)
-
+from ...base import ForgePrefillModel
+from ...config import LLMModelConfig, ModelGroup, ModelSource, ModelTask, StrEnum
+from ...tasks.causal_lm import PROMPT, CausalLMLoader
 
 class ModelVariant(StrEnum):
     LLAMA_3_2_1B = "llama_3_2_1b"
@@ -76,7 +69,7 @@ _70B, _70B_TEST = 70_553_706_496, 2_957_008_896
 _MESH_70B = {"mesh_batch_rows": 2, "mesh_batch_rows_from": 8}
 
 
-class ModelLoader(ForgeModel):
+class ModelLoader(CausalLMLoader):
     _VARIANTS = {
         ModelVariant.LLAMA_3_2_1B: _llama(
             "meta-llama/Llama-3.2-1B", "4e20de362430cd3b72f300e6b0f18e50e7166e08", _1B, _1B_TEST
@@ -136,176 +129,11 @@ class ModelLoader(ForgeModel):
         ),
     }
     DEFAULT_VARIANT = ModelVariant.LLAMA_3_2_1B_INSTRUCT
-
-    @classmethod
-    def _get_model_info(cls, variant: StrEnum) -> ModelInfo:
-        return cls._info(variant, "llama")
-
-
-    def load_config(self, *, num_layers: int | None = None, **overrides: Any) -> Any:
-        """The variant's ``LlamaConfig`` (optionally cut to ``num_layers``); builds nothing."""
-        return self._weights_source().load_config(num_layers=num_layers, **overrides)
-
-    # ---- inputs --------------------------------------------------------------------------------
-
-    def _load_inputs(
-        self,
-        *,
-        batch_size: int,
-        seq_len: int | None = None,
-        mode: str = "prefill",
-        num_layers: int | None = None,
-        **overrides: Any,
-    ) -> dict[str, Any]:
-        """``mode="prefill"``: the prompt, left-padded to ``seq_len`` (default ``max_length``), with
-        ``use_cache=False`` so the forward returns logits only.
-
-        ``mode="decode"``: one step after that prefill: a new token per row, the mask and position
-        one longer, and the KV cache (keyword ``cache``; ``past_key_values`` before transformers
-        renamed it), a ``DynamicCache`` of seeded random keys and values shaped ``(batch,
-        kv_heads, seq_len, head_dim)`` for each of the ``num_layers`` layers (pass the same
-        ``num_layers`` and config overrides as to ``load_model``). A forward appends to
-        the cache in place: call ``load_inputs`` again for every run.
-        """
-        from ...generation import decode_step_inputs, synthetic_cache
-
-        if mode not in ("prefill", "decode"):
-            raise ValueError(f"unknown mode {mode!r}; accepted: 'prefill', 'decode'")
-        prefill = self._prefill(batch_size=batch_size, seq_len=seq_len)
-        if mode == "prefill":
-            if num_layers is not None or overrides:
-                given = ", ".join(["num_layers"] * (num_layers is not None) + sorted(overrides))
-                raise TypeError(f"{given}: num_layers and config overrides only shape mode='decode' inputs")
-            return prefill
-        config = self.load_config(num_layers=num_layers, **overrides)
-        cache = synthetic_cache(config, batch_size=batch_size, past_len=prefill["input_ids"].shape[1])
-        # The prompt's last token again: a valid, deterministic id without running a model.
-        return decode_step_inputs(prefill, prefill["input_ids"][:, -1], cache)
-
-    def _prefill(self, *, batch_size: int, seq_len: int | None) -> dict[str, Any]:
-        from ...generation import prefill_inputs
-
-        seq_len = self._variant_config.max_length if seq_len is None else seq_len
-        ids, pad_id = self._prompt_ids()
-        return prefill_inputs(ids, batch_size=batch_size, seq_len=seq_len, pad_id=pad_id)
-
-    def load_decode_inputs(
-        self,
-        model: Any,
-        *,
-        dtype_override: Any = None,
-        batch_size: int = 1,
-        seq_len: int | None = None,
-    ) -> dict[str, Any]:
-        """The first decode step as generation builds it: ``model`` runs the prefill, and the step
-        holds its greedy next token and the cache it filled (in the model's dtype).
-
-        Unlike :meth:`load_inputs` this needs the model; the prefill is ``load_inputs``' own.
-        A forward appends to the cache in place: call again for every run.
-        """
-        from ...generation import decode_inputs_from_model
-
-        prefill = self.load_inputs(dtype_override=dtype_override, batch_size=batch_size, seq_len=seq_len)
-        return decode_inputs_from_model(model, prefill)
-
-    # ---- outputs -------------------------------------------------------------------------------
-
-    def decode_output(
-        self,
-        outputs: Any,
-        *,
-        model: Any = None,
-        inputs: Any = None,
-        max_new_tokens: int | None = None,
-        **kwargs: Any,
-    ) -> list[str] | list[list[int]]:
-        """Per row, the generated text (or token ids when no tokenizer can be had).
-
-        With ``model`` and ``inputs`` (prefill inputs from ``load_inputs``), greedy generation of
-        ``max_new_tokens`` (default: the row's ``max_new_tokens``) with the KV cache, cut at the
-        end-of-sequence token. Without a model, the argmax of ``outputs``' last-position logits:
-        the one next token.
-        """
-        from ...generation import cut_at_eos, greedy_generate
-
-        if (model is None) != (inputs is None):
-            raise TypeError("decode_output needs both model= and inputs= to generate, or neither")
-        if model is not None:
-            steps = self._variant_config.max_new_tokens if max_new_tokens is None else max_new_tokens
-            new = greedy_generate(model, inputs, steps)
-        else:
-            new = self.unpack_forward_output(outputs)[:, -1].argmax(-1, keepdim=True)
-        eos = self._eos_ids()
-        rows = [cut_at_eos(row, eos) for row in new.tolist()]
-        tokenizer = self._tokenizer(warn=False)
-        if tokenizer is None:
-            return rows
-        return [tokenizer.decode(row, skip_special_tokens=True) for row in rows]
-
-    # ---- multi-device --------------------------------------------------------------------------
-
-    def get_mesh_config(self, num_devices: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
-        """``(batch, model)`` mesh: ``(1, n)``, or ``(2, n/2)`` for the 70B rows from 8 devices.
-
-        The model axis must divide the attention and KV heads (each device keeps whole heads).
-        """
-        from ...parallel import mesh_config
-
-        config = self.load_config()
-        extra = self._variant_config.extra
-        return mesh_config(
-            num_devices,
-            divides={
-                "num_attention_heads": config.num_attention_heads,
-                "num_key_value_heads": config.num_key_value_heads,
-            },
-            batch_rows=extra.get("mesh_batch_rows", 1),
-            batch_rows_from=extra.get("mesh_batch_rows_from"),
-        )
-
-    def load_shard_plan(
-        self, model: Any, *, strategy: str = "megatron", batch_axis: str = "batch"
-    ) -> dict[str, tuple[str | None, ...]]:
-        """Parameter name to per-dimension mesh axes. ``"megatron"``: column-parallel q/k/v/gate/up,
-        row-parallel o/down, column-parallel lm_head when it is not tied to the embedding, the rest
-        replicated; ``"fsdp"``: each weight's other dimension split over ``batch_axis`` too (see
-        :func:`..parallel.strategy_shard_spec`). ``load_shard_spec`` keys the same by tensor."""
-        from ...parallel import strategy_shard_spec
-
-        return strategy_shard_spec(model, strategy=strategy, batch_axis=batch_axis)
-
-    def load_inputs_decode(self, dtype_override: Any = None, batch_size: int = 1, **kwargs: Any) -> dict[str, Any]:
-        """Upstream's name for the decode step: ``load_inputs(mode="decode", ...)``, a new token
-        per row and a KV cache of the full depth (pass ``num_layers=`` to match a cut model)."""
-        return self.load_inputs(dtype_override=dtype_override, batch_size=batch_size, mode="decode", **kwargs)
-
-    # ---- tokenizer -----------------------------------------------------------------------------
-
-    def _eos_ids(self) -> list[int]:
-        eos = self.load_config().eos_token_id
-        return list(eos) if isinstance(eos, (list, tuple)) else [eos]
-
-    def _tokenizer(self, *, warn: bool = True) -> Any:
-        """The real tokenizer at the pinned revision, trusted only when its size is the config's
-        vocabulary and it has a BOS token; else None (with one warning when ``warn``)."""
-        from ...inputs.text import load_tokenizer
-
-        source, config = self._weights_source(), self.load_config()
-        return load_tokenizer(
-            source.hub_id,
-            source.revision,
-            vocab_size=config.vocab_size,
-            special_tokens=("bos_token",),
-            offline=source.offline(),
-            warn=warn,
-        )
-
-    def _prompt_ids(self) -> tuple[list[int], int]:
-        """The prompt's token ids (BOS first; synthetic without a tokenizer) and the padding id."""
-        from ...generation import pad_token_id, prompt_token_ids
-
-        config = self.load_config()
-        return prompt_token_ids(self._tokenizer(), config, self._variant_config.prompt), pad_token_id(config)
+    TENSOR_PARALLEL = {
+        "column": ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj"),
+        "row": ("o_proj", "down_proj"),
+        "output_column": ("lm_head",),
+    }
 
 
 class ModelLoaderPrefill(ModelLoader, ForgePrefillModel):

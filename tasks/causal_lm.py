@@ -1,0 +1,209 @@
+"""Causal language models: the task base every decoder-only family's loader builds on.
+
+A family's loader is its variant table (``LLMModelConfig`` rows: hub id, pinned revision, shipped
+config, ``model_class``, ``prompt``, ``max_length``) and, where it supports tensor parallelism,
+the names of its column- and row-parallel Linears (``TENSOR_PARALLEL``). This base gives:
+
+- inputs: the row's prompt, tokenized (or synthetic ids when no verified tokenizer can be had),
+  left-padded to ``max_length`` or ``seq_len=`` (see :mod:`..generation`); ``mode="decode"`` (and
+  upstream's ``load_inputs_decode``) for one decode step with a KV cache, without weights;
+- ``decode_output``: the next token, or greedy generation with the KV cache given the model;
+- multi-device: ``get_mesh_config``, ``load_shard_plan`` (megatron, fsdp) and through the base,
+  ``load_shard_spec``.
+
+Only the standard library and ``base``/``config`` are imported at module level.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..base import ForgeModel
+
+# The sample every causal LM reads unless its row names another: about forty tokens, so the default 128-token batch is mostly
+# padding and the mask matters.
+PROMPT = (
+    "A compiler for AI accelerators splits each layer of a language model across a grid of small "
+    "cores. In two sentences, explain why such a model writes its answer one token at a time."
+)
+
+
+class CausalLMLoader(ForgeModel):
+    """Base of the causal-LM loaders."""
+
+    #: keyword arguments of :func:`..parallel.transformer_shard_spec` naming the family's
+    #: column- and row-parallel Linears; ``None``: no tensor-parallel layout.
+    TENSOR_PARALLEL: ClassVar[dict[str, tuple[str, ...]] | None] = None
+
+    def load_config(self, *, num_layers: int | None = None, **overrides: Any) -> Any:
+        """The variant's transformers config (optionally cut to ``num_layers``); builds nothing."""
+        return self._weights_source().load_config(num_layers=num_layers, **overrides)
+
+    # ---- inputs --------------------------------------------------------------------------------
+
+    def _load_inputs(
+        self,
+        *,
+        batch_size: int,
+        seq_len: int | None = None,
+        mode: str = "prefill",
+        num_layers: int | None = None,
+        **overrides: Any,
+    ) -> dict[str, Any]:
+        """``mode="prefill"``: the prompt, left-padded to ``seq_len`` (default ``max_length``), with
+        ``use_cache=False`` so the forward returns logits only.
+
+        ``mode="decode"``: one step after that prefill: a new token per row, the mask and position
+        one longer, and the KV cache (keyword ``cache``; ``past_key_values`` before transformers
+        renamed it), a ``DynamicCache`` of seeded random keys and values shaped ``(batch,
+        kv_heads, seq_len, head_dim)`` for each of the ``num_layers`` layers (pass the same
+        ``num_layers`` and config overrides as to ``load_model``). A forward appends to
+        the cache in place: call ``load_inputs`` again for every run.
+        """
+        from ..generation import decode_step_inputs, synthetic_cache
+
+        if mode not in ("prefill", "decode"):
+            raise ValueError(f"unknown mode {mode!r}; accepted: 'prefill', 'decode'")
+        prefill = self._prefill(batch_size=batch_size, seq_len=seq_len)
+        if mode == "prefill":
+            if num_layers is not None or overrides:
+                given = ", ".join(["num_layers"] * (num_layers is not None) + sorted(overrides))
+                raise TypeError(f"{given}: num_layers and config overrides only shape mode='decode' inputs")
+            return prefill
+        config = self.load_config(num_layers=num_layers, **overrides)
+        cache = synthetic_cache(config, batch_size=batch_size, past_len=prefill["input_ids"].shape[1])
+        # The prompt's last token again: a valid, deterministic id without running a model.
+        return decode_step_inputs(prefill, prefill["input_ids"][:, -1], cache)
+
+    def _prefill(self, *, batch_size: int, seq_len: int | None) -> dict[str, Any]:
+        from ..generation import prefill_inputs
+
+        seq_len = self._variant_config.max_length if seq_len is None else seq_len
+        ids, pad_id = self._prompt_ids()
+        return prefill_inputs(ids, batch_size=batch_size, seq_len=seq_len, pad_id=pad_id)
+
+    def load_decode_inputs(
+        self,
+        model: Any,
+        *,
+        dtype_override: Any = None,
+        batch_size: int = 1,
+        seq_len: int | None = None,
+    ) -> dict[str, Any]:
+        """The first decode step as generation builds it: ``model`` runs the prefill, and the step
+        holds its greedy next token and the cache it filled (in the model's dtype).
+
+        Unlike :meth:`load_inputs` this needs the model; the prefill is ``load_inputs``' own.
+        A forward appends to the cache in place: call again for every run.
+        """
+        from ..generation import decode_inputs_from_model
+
+        prefill = self.load_inputs(dtype_override=dtype_override, batch_size=batch_size, seq_len=seq_len)
+        return decode_inputs_from_model(model, prefill)
+
+    # ---- outputs -------------------------------------------------------------------------------
+
+    def decode_output(
+        self,
+        outputs: Any,
+        *,
+        model: Any = None,
+        inputs: Any = None,
+        max_new_tokens: int | None = None,
+        **kwargs: Any,
+    ) -> list[str] | list[list[int]]:
+        """Per row, the generated text (or token ids when no tokenizer can be had).
+
+        With ``model`` and ``inputs`` (prefill inputs from ``load_inputs``), greedy generation of
+        ``max_new_tokens`` (default: the row's ``max_new_tokens``) with the KV cache, cut at the
+        end-of-sequence token. Without a model, the argmax of ``outputs``' last-position logits:
+        the one next token.
+        """
+        from ..generation import cut_at_eos, greedy_generate
+
+        if (model is None) != (inputs is None):
+            raise TypeError("decode_output needs both model= and inputs= to generate, or neither")
+        if model is not None:
+            steps = self._variant_config.max_new_tokens if max_new_tokens is None else max_new_tokens
+            new = greedy_generate(model, inputs, steps)
+        else:
+            new = self.unpack_forward_output(outputs)[:, -1].argmax(-1, keepdim=True)
+        eos = self._eos_ids()
+        rows = [cut_at_eos(row, eos) for row in new.tolist()]
+        tokenizer = self._tokenizer(warn=False)
+        if tokenizer is None:
+            return rows
+        return [tokenizer.decode(row, skip_special_tokens=True) for row in rows]
+
+    # ---- multi-device --------------------------------------------------------------------------
+
+    def get_mesh_config(self, num_devices: int) -> tuple[Any, tuple[str, ...]]:
+        """``(batch, model)`` mesh: ``(1, n)``, or ``(rows, n/rows)`` from ``mesh_batch_rows_from``
+        devices up where the row asks for it (the 70B Llamas); ``(None, ())`` for a family with
+        no tensor-parallel layout (``TENSOR_PARALLEL`` unset).
+
+        The model axis must divide the attention and KV heads (each device keeps whole heads).
+        """
+        from ..parallel import mesh_config
+
+        if self.TENSOR_PARALLEL is None:
+            return None, ()
+        config = self.load_config()
+        heads = config.num_attention_heads
+        extra = self._variant_config.extra
+        return mesh_config(
+            num_devices,
+            divides={
+                "num_attention_heads": heads,
+                "num_key_value_heads": getattr(config, "num_key_value_heads", None) or heads,
+            },
+            batch_rows=extra.get("mesh_batch_rows", 1),
+            batch_rows_from=extra.get("mesh_batch_rows_from"),
+        )
+
+    def load_shard_plan(
+        self, model: Any, *, strategy: str = "megatron", batch_axis: str = "batch"
+    ) -> dict[str, tuple[str | None, ...]] | None:
+        """Parameter name to per-dimension mesh axes. ``"megatron"``: the ``TENSOR_PARALLEL``
+        column-parallel Linears (q/k/v/gate/up) and row-parallel ones (o/down), a column-parallel
+        vocabulary projection when it is not tied to the embedding, the rest replicated;
+        ``"fsdp"``: each weight's other dimension split over ``batch_axis`` too (see
+        :func:`..parallel.strategy_shard_spec`). ``load_shard_spec`` keys the same by tensor."""
+        from ..parallel import strategy_shard_spec
+
+        if self.TENSOR_PARALLEL is None:
+            return None
+        return strategy_shard_spec(model, strategy=strategy, batch_axis=batch_axis, **self.TENSOR_PARALLEL)
+
+    def load_inputs_decode(self, dtype_override: Any = None, batch_size: int = 1, **kwargs: Any) -> dict[str, Any]:
+        """Upstream's name for the decode step: ``load_inputs(mode="decode", ...)``, a new token
+        per row and a KV cache of the full depth (pass ``num_layers=`` to match a cut model)."""
+        return self.load_inputs(dtype_override=dtype_override, batch_size=batch_size, mode="decode", **kwargs)
+
+    # ---- tokenizer -----------------------------------------------------------------------------
+
+    def _eos_ids(self) -> list[int]:
+        eos = self.load_config().eos_token_id
+        return list(eos) if isinstance(eos, (list, tuple)) else [eos]
+
+    def _tokenizer(self, *, warn: bool = True) -> Any:
+        """The real tokenizer at the pinned revision, trusted only when its size is the config's
+        vocabulary and it has a BOS token; else None (with one warning when ``warn``)."""
+        from ..inputs.text import load_tokenizer
+
+        source, config = self._weights_source(), self.load_config()
+        return load_tokenizer(
+            source.hub_id,
+            source.revision,
+            vocab_size=config.vocab_size,
+            special_tokens=("bos_token",),
+            offline=source.offline(),
+            warn=warn,
+        )
+
+    def _prompt_ids(self) -> tuple[list[int], int]:
+        """The prompt's token ids (BOS first; synthetic without a tokenizer) and the padding id."""
+        from ..generation import pad_token_id, prompt_token_ids
+
+        config = self.load_config()
+        return prompt_token_ids(self._tokenizer(), config, self._variant_config.prompt), pad_token_id(config)
