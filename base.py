@@ -22,6 +22,8 @@ from .dtypes import resolve_dtype
 from .inputs import call_model, cast_floating, check_batch_size, first_tensor
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
     from torch import nn
 
     from .weights import WeightsSource
@@ -214,16 +216,22 @@ class ForgeModel(ABC):
         check_batch_size(batch_size)
         return cast_floating(self._load_inputs(batch_size=batch_size, **kwargs), dtype)
 
+    @classmethod
+    def _loader_dir(cls) -> "Path":
+        """The folder of the concrete loader's file (its shipped ``configs/``), wherever the
+        package is vendored."""
+        import sys
+        from pathlib import Path
+
+        return Path(sys.modules[cls.__module__].__file__).resolve().parent
+
     def _weights_source(self) -> "WeightsSource":
         """The :class:`WeightsSource` that builds this variant: by default the standard one for
         its source, with shipped configs found beside the loader's own file. Loaders of our own
         networks (Darknet) override it."""
-        import sys
-        from pathlib import Path
-
         from .sources import source_for
 
-        return source_for(self._variant_config, Path(sys.modules[type(self).__module__].__file__).parent)
+        return source_for(self._variant_config, self._loader_dir())
 
     @abstractmethod
     def _load_inputs(self, *, batch_size: int, **kwargs: Any) -> Any:
@@ -273,10 +281,7 @@ class ForgeModel(ABC):
     def get_weight_dtype_config_path(self) -> str | None:
         """Path of ``mixed_precision_configs/<model_name_clean>.json`` beside the loader, where a
         per-weight dtype override is shipped (upstream's hook); ``None`` when there is none."""
-        import sys
-        from pathlib import Path
-
-        folder = Path(sys.modules[type(self).__module__].__file__).parent / "mixed_precision_configs"
+        folder = self._loader_dir() / "mixed_precision_configs"
         path = folder / f"{self._variant_config.model_name_clean}.json"
         return str(path) if path.is_file() else None
 

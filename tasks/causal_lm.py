@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 
 from ..base import ForgeModel
 
-# The sample every causal LM reads unless its row names another: about forty tokens, so the default 128-token batch is mostly
-# padding and the mask matters.
+# The sample every causal LM reads unless its row names another: about forty tokens, so the
+# default 128-token batch is mostly padding and the mask matters.
 PROMPT = (
     "A compiler for AI accelerators splits each layer of a language model across a grid of small "
     "cores. In two sentences, explain why such a model writes its answer one token at a time."
