@@ -2,7 +2,7 @@
 
 The public methods are fixed here, with keyword-only arguments, so no loader's signature drifts:
 
-- ``load_model(*, dtype_override=None, weights=None, seed=0, device=None, **kwargs)`` validates,
+- ``load_model(*, dtype_override=None, weights=None, seed=0, device=None, dropout=None, **kwargs)`` validates,
   applies the weights policy of :mod:`.weights` through the loader's :meth:`_weights_source`, puts
   the model in eval mode and records ``self.weights_source``.
 - ``load_inputs(*, dtype_override=None, batch_size=1, **kwargs)`` validates, asks the loader's
@@ -174,6 +174,7 @@ class ForgeModel(ABC):
         weights: Any = None,
         seed: int = 0,
         device: str | None = None,
+        dropout: float | None = None,
         **kwargs: Any,
     ) -> "nn.Module":
         """The variant's model in eval mode, every floating tensor in ``dtype_override``.
@@ -181,12 +182,17 @@ class ForgeModel(ABC):
         ``weights``: "pretrained", "random", "auto" or a local path (see :mod:`.weights`).
         ``seed`` seeds random weights without touching the global RNG. ``device="meta"`` gives
         a shape-only model at any size. Families take extra keywords such as ``num_layers``.
+        ``dropout`` (a float in [0, 1]) sets every dropout probability of the model, so
+        ``dropout=0.0`` makes training runs deterministic (see :mod:`.training`); ``None`` keeps
+        the model's own.
         """
+        from .training import check_dropout, set_dropout
         from .weights import load_with_policy
 
         dtype = resolve_dtype(dtype_override)
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+        dropout = check_dropout(dropout)
         loaded = load_with_policy(
             self._weights_source(),
             weights,
@@ -198,6 +204,8 @@ class ForgeModel(ABC):
             **kwargs,
         )
         model = loaded.model
+        if dropout is not None:
+            set_dropout(model, dropout)
         if dtype is not None and device != "meta":
             _check_dtype(model, dtype)
         model.eval()
