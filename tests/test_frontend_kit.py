@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from tt_forge_models import golden
+from tt_forge_models.discovery import get_loader
 from tt_forge_models.testing import all_variants, assert_pcc, call_model
 
 VARIANTS = all_variants()
@@ -19,9 +20,9 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-def _build(entry, dtype=torch.float32, batch_size=1):
+def _build(entry, dtype=torch.float32, batch_size=1, **options):
     loader = entry.make_loader()
-    model = loader.load_model(weights="random", dtype_override=dtype, **golden.reduced_kwargs(entry))
+    model = loader.load_model(weights="random", dtype_override=dtype, **golden.reduced_kwargs(entry), **options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         inputs = loader.load_inputs(dtype_override=dtype, batch_size=batch_size, **golden.reduced_input_kwargs(entry))
@@ -76,14 +77,44 @@ def _cast(inputs):
     return cast_floating(inputs, torch.bfloat16)
 
 
+def _training_gradients(loader, model, inputs):
+    """tt-xla's training comparison: forward in train mode, backpropagate a seeded random gradient
+    from ``unpack_forward_output``, read every parameter's gradient."""
+    model.zero_grad(set_to_none=True)
+    output = loader.unpack_forward_output(call_model(model, inputs))
+    gradient = torch.randn(output.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
+    output.backward(gradient.to(output.dtype))
+    # No copies: the next run's zero_grad(set_to_none=True) leaves these tensors to the caller.
+    return [(name, p.grad) for name, p in model.named_parameters() if p.requires_grad]
+
+
 @pytest.mark.parametrize("entry", VARIANTS)
 def test_training_step_reaches_the_first_layer(entry):
-    loader, model, inputs = _build(entry, batch_size=2)
+    """With ``dropout=0.0`` a training step is deterministic: two runs of one model on the same
+    inputs give bit-identical gradients, so a frontend can compare its device's with the CPU's."""
+    loader, model, inputs = _build(entry, batch_size=2, dropout=0.0)
     model.train()
-    output = loader.unpack_forward_output(call_model(model, inputs))
-    loss = output.float().pow(2).mean()
-    loss.backward()
-    grads = [(name, p.grad) for name, p in model.named_parameters() if p.requires_grad]
+    grads = _training_gradients(loader, model, inputs)
     assert all(g is None or torch.isfinite(g).all() for _, g in grads), "gradients must be finite"
     first_name, first_grad = grads[0]
     assert first_grad is not None and first_grad.abs().sum() > 0, f"no gradient reached {first_name}"
+    again = _training_gradients(loader, model, inputs)
+    assert [n for n, _ in again] == [n for n, _ in grads]
+    differ = [n for (n, a), (_, b) in zip(grads, again) if not _same(a, b)]
+    assert not differ, f"{len(differ)} of {len(grads)} gradients differ between two identical runs, first {differ[0]}"
+
+
+def _same(a, b):
+    return a is b is None or (a is not None and b is not None and torch.equal(a, b))
+
+
+def test_without_dropout_zero_training_gradients_differ():
+    """The check above can fail: BERT keeps its dropout of 0.1 by default, and two runs differ."""
+    loader = get_loader("bert")("base_sst2")
+    model = loader.load_model(weights="random", dtype_override=torch.float32, num_layers=1)
+    inputs = loader.load_inputs(batch_size=2)
+    model.train()
+    with torch.random.fork_rng(devices=[]):  # dropout draws from the global RNG; leave it as it was
+        first, second = _training_gradients(loader, model, inputs), _training_gradients(loader, model, inputs)
+    differ = [n for (n, a), (_, b) in zip(first, second) if not _same(a, b)]
+    assert len(differ) > len(first) // 2, differ
