@@ -1,6 +1,6 @@
 """``python -m tt_forge_models`` (or ``tt-forge-models``): the zoo from a shell.
 
-Commands: list, info, run, bench, prefetch, export; ``COMMAND --help`` describes each.
+Commands: list, info, run, bench, prefetch, export, train; ``COMMAND --help`` describes each.
 Errors are one line on stderr and a non-zero exit, never a traceback; warnings are one line too.
 ``list`` imports no torch: every command imports torch inside itself, only when it needs it.
 """
@@ -518,6 +518,96 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- train ---------------------------------------------------------------------------------------
+
+
+def _probability(text: str) -> float:
+    from .training import check_dropout
+
+    try:
+        return check_dropout(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a float in [0, 1], got {text!r}") from None
+
+
+def _positive_float(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import training
+
+    entry = _one(args.model, args.variant)
+    if args.num_layers is not None and entry.config.test_num_layers is None:
+        raise UsageError(f"{entry.id} takes no --num-layers: only the transformer families cut their depth")
+    loader = entry.make_loader()
+    try:
+        objective = training.objective(loader)
+    except ValueError as err:  # a task without a loss here
+        raise UsageError(f"{entry.id}: {err}") from err
+    from tqdm import tqdm
+
+    depth = {} if args.num_layers is None else {"num_layers": args.num_layers}
+    start = time.perf_counter()
+    model = loader.load_model(weights=args.weights, dtype_override=args.dtype, seed=args.seed,
+                              dropout=args.dropout, **depth)
+    inputs = loader.load_inputs(dtype_override=args.dtype, batch_size=args.batch_size)
+    load_s = time.perf_counter() - start
+    dtype = str(next((p.dtype for p in model.parameters() if p.is_floating_point()), "")).removeprefix("torch.")
+    if not args.json:
+        print(f"{entry.id}  ({entry.config.task}): {objective.description}")
+        print(f"weights: {loader.weights_source}  dtype: {dtype}  batch size: {args.batch_size}  "
+              f"AdamW lr {args.lr:g}  dropout {args.dropout:g}" + (f"  layers {args.num_layers}" if depth else ""))
+    bar = tqdm(total=args.steps, desc="train", unit="step", file=sys.stderr, disable=args.no_progress)
+
+    def on_step(step: int, loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix_str(f"loss {loss:.4f}")
+        if not args.json:
+            tqdm.write(f"step {step}/{args.steps} loss {loss:.4f}", file=sys.stdout)
+
+    start = time.perf_counter()
+    try:
+        losses = training.train(loader, model, inputs, steps=args.steps, lr=args.lr, seed=args.seed, on_step=on_step)
+    finally:
+        bar.close()
+    train_s = time.perf_counter() - start
+    first, last = losses[0], losses[-1]
+    if args.json:
+        _print_json({
+            "id": entry.id,
+            "name": entry.info.name,
+            "task": str(entry.config.task),
+            "objective": objective.description,
+            "weights": loader.weights_source,
+            "dtype": dtype,
+            "batch_size": args.batch_size,
+            "num_layers": args.num_layers,
+            "optimizer": "AdamW",
+            "lr": args.lr,
+            "dropout": args.dropout,
+            "seed": args.seed,
+            "steps": args.steps,
+            "losses": losses,
+            "first_loss": first,
+            "last_loss": last,
+            "timings_s": {"load": load_s, "train": train_s},
+        })
+        return 0
+    trend = "down" if last < first else "not down"
+    print(f"loss {first:.4f} -> {last:.4f} over {args.steps} steps ({trend}); "
+          f"load {load_s:.1f}s, train {train_s:.1f}s ({train_s / args.steps:.2f}s per step)")
+    return 0
+
+
 # ---- parser --------------------------------------------------------------------------------------
 
 
@@ -602,6 +692,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", type=_dtype, help="fp32, bf16 or fp16 (default: the model's own)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=cmd_export)
+
+    p = commands.add_parser("train", help="a few optimizer steps on the sample batch with the task's loss",
+                            description="Load a variant in train mode and run a few AdamW steps on its sample "
+                                        "batch (built once) with its task's loss: next-token or masked-token "
+                                        "cross entropy for language models, the model's own first top class "
+                                        "for classifiers, a cosine loss for sentence embeddings, the mean "
+                                        "square of the raw head maps for detectors. Prints the loss of every "
+                                        "step; a NaN or infinite loss is an error (exit 1).")
+    single(p)
+    p.add_argument("--steps", type=_positive_int, default=5, help="optimizer steps (default 5)")
+    p.add_argument("--lr", type=_positive_float, default=1e-4, help="AdamW learning rate (default 1e-4)")
+    p.add_argument("--batch-size", type=_positive_int, default=2, help="rows of the sample batch (default 2)")
+    p.add_argument("--dtype", type=_dtype, help="fp32, bf16 or fp16 (default: the model's own)")
+    p.add_argument("--num-layers", type=_positive_int, help="cut a transformer to this many layers")
+    p.add_argument("--weights", default="random", help="random (default), auto, pretrained or a local path")
+    p.add_argument("--seed", type=_count, default=0,
+                   help="seed of the random weights and of the masked-LM mask (default 0)")
+    p.add_argument("--dropout", type=_probability, default=0.0,
+                   help="every dropout probability (default 0.0: deterministic steps; with more, dropout "
+                        "draws from torch's global RNG)")
+    p.add_argument("--json", action="store_true", help="print one JSON record instead of the step lines")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
     return parser
 
 

@@ -20,7 +20,7 @@ from tt_forge_models.resnet.pytorch import ModelLoader
 
 from helpers import REPO
 
-COMMANDS = ["list", "info", "run", "bench", "prefetch", "export"]
+COMMANDS = ["list", "info", "run", "bench", "prefetch", "export", "train"]
 RESNET18_PARAMS = 11_689_512
 
 
