@@ -25,9 +25,10 @@ from typing import Any
 from .config import ModelTask
 
 # Attribute and config-field names of dropout-like probabilities read at call time: BERT's
-# hidden_dropout_prob, Llama's attention_dropout, timm's drop_rate / drop_path_rate, DropPath's
-# drop_prob, wav2vec's layerdrop. Modules (DropPath, Dropout) and None (a disabled slot) are skipped.
-_RATE_NAME = re.compile(r"dropout|layerdrop|drop_?(?:path_|block_)?(?:rate|prob)", re.IGNORECASE)
+# hidden_dropout_prob, Llama's attention_dropout, GPT-2's attn_pdrop, timm's drop_rate /
+# drop_path_rate, DropPath's drop_prob, wav2vec's layerdrop. Modules (DropPath, Dropout) and None
+# (a disabled slot) are skipped.
+_RATE_NAME = re.compile(r"dropout|pdrop|layerdrop|drop_?(?:path_|block_)?(?:rate|prob)", re.IGNORECASE)
 
 
 # ---- dropout ------------------------------------------------------------------------------------
