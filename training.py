@@ -9,9 +9,9 @@
   a smoke test that every parameter gets a useful gradient and the loss goes down.
 
 No labelled data ships with the zoo, so each task's target comes from the sample itself (the table
-in :data:`OBJECTIVES` says which). Nothing here draws from torch's global RNG: masks and
-gradients come from a seeded ``torch.Generator``. Only the standard library is imported at module
-level.
+in :data:`OBJECTIVES` says which). Nothing here draws from torch's global RNG: the masked-LM mask
+comes from a seeded ``torch.Generator`` (only dropout above 0, in train mode, draws from it, as
+torch's dropout does). Only the standard library is imported at module level.
 """
 
 from __future__ import annotations
