@@ -17,7 +17,6 @@ torch's dropout does). Only the standard library is imported at module level.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -229,8 +228,8 @@ def _prepare_masked(loader: Any, model: Any, inputs: Any, generator: Any) -> tup
 
 
 # Sentence embeddings: torch's cosine embedding loss over every pair of distinct sentences in the
-# batch, on mean-pooled vectors: pairs the loader declares paraphrases (``PARAPHRASES`` in its
-# module, sample row indices) are pulled to cosine 1, every other pair pushed to cosine <= 0.
+# batch, on mean-pooled vectors: pairs the loader declares paraphrases (its ``PARAPHRASES``, sample
+# row indices, from the text-encoder task base) are pulled to cosine 1, every other pair pushed to cosine <= 0.
 
 
 def _sentence_index(ids: Any) -> list[int]:
@@ -242,7 +241,7 @@ def _sentence_index(ids: Any) -> list[int]:
 def _prepare_embedding(loader: Any, model: Any, inputs: Any, generator: Any) -> tuple[Any, Any]:
     import torch
 
-    declared = getattr(sys.modules.get(type(loader).__module__), "PARAPHRASES", ())
+    declared = getattr(loader, "PARAPHRASES", ())
     positives = {frozenset(declared)} if len(declared) == 2 else set()
     sentence = _sentence_index(inputs["input_ids"])
     left, right, label = [], [], []

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..base import ForgeModel
 from ..config import ModelTask
@@ -83,6 +83,9 @@ _NO_TOKENIZER = (
 
 class TextEncoderLoader(ForgeModel):
     """Base of the text-encoder loaders."""
+
+    #: indices of the two paraphrases among the embedding sample's sentences
+    PARAPHRASES: ClassVar[tuple[int, int]] = PARAPHRASES
 
     def __init__(self, variant: Any = None) -> None:
         super().__init__(variant)

@@ -109,7 +109,8 @@ def test_runner_flow(test_id):
     assert info.name.startswith(f"pytorch_{info.model}_{variant}_")
     assert loader.load_config() is not None or info.source != "huggingface"
 
-    model = loader.load_model(dtype_override=torch.bfloat16, weights="random", **reduced)
+    # dropout=0.0: the documented way to a deterministic training model (the runner compares runs).
+    model = loader.load_model(dtype_override=torch.bfloat16, weights="random", dropout=0.0, **reduced)
     assert all(t.dtype == torch.bfloat16 for t in model.state_dict().values() if t.is_floating_point())
     inputs = loader.load_inputs(dtype_override=torch.bfloat16, **reduced_inputs)
     with torch.no_grad():
