@@ -72,7 +72,8 @@ TRAINED = {p.id for p in distinct_architectures(SUITE)}
 def test_discovery_under_the_dashed_module_key_finds_every_variant():
     assert set(REGULAR) == set(OURS), "tt-xla's walk must find exactly the variants our discovery lists"
     assert {test_id for test_id, _, _ in PREFILL} == {i for i in OURS if i.startswith("llama/")}
-    assert set(DECODE) == {i for i in OURS if i.startswith("llama/")}
+    causal = {i for i, p in OURS.items() if p.values[0].config.task == "nlp_causal_lm"}
+    assert set(DECODE) == causal and "gpt2/pytorch-gpt2" in causal
     for test_id, variant, cls in ENTRIES:
         assert cls.__module__ == f"tt_forge_models.{test_id.split('-')[0].replace('/', '.')}.loader"
         info = cls.get_model_info(variant=variant)  # the class-level call of the runner
