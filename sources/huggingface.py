@@ -11,7 +11,7 @@ import json
 import os
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 import transformers
@@ -117,6 +117,7 @@ class HuggingFaceSource(WeightsSource):
         model_class: str,
         layers_key: str = "num_hidden_layers",
         mirrors: tuple[str, ...] | list[str] = (),
+        mirror_sha256: Mapping[str, str] | None = None,
     ) -> None:
         self.hub_id = hub_id
         self.revision = revision
@@ -124,6 +125,10 @@ class HuggingFaceSource(WeightsSource):
         self.model_class = model_class
         self.layers_key = layers_key
         self.mirrors = tuple(mirrors)
+        #: file name -> sha256 of every file a mirror folder must hold, checked before it is read
+        self.mirror_sha256 = dict(mirror_sha256 or {})
+        #: set by ``load_pretrained`` when the weights came from a mirror: "<distribution> <version>"
+        self.provenance: str | None = None
 
     @property
     def host(self) -> str:  # type: ignore[override]
