@@ -307,7 +307,9 @@ def load_with_policy(
         return LoadedWeights(source.build_random(dtype=dtype, seed=seed, **kwargs), "random")
     offline = source.offline()
     try:
-        return LoadedWeights(source.load_pretrained(dtype=dtype, offline=offline, **kwargs), "pretrained")
+        model = source.load_pretrained(dtype=dtype, offline=offline, **kwargs)
+        provenance = getattr(source, "provenance", None)  # e.g. the mirror package that held them
+        return LoadedWeights(model, f"pretrained (mirror: {provenance})" if provenance else "pretrained")
     except WeightsUnavailableError as err:
         message = (
             f"pretrained weights for variant {variant_name!r} ({source.describe()}) are not "
