@@ -49,12 +49,19 @@ def check_top_k(top_k: Any) -> int:
 def check_outputs(outputs: Any) -> Any:
     """``decode_output`` takes what the model returned: refuse ``None`` (and other non-outputs)
     with a TypeError instead of an AttributeError deep in the decoder."""
-    if outputs is None or isinstance(outputs, (str, bytes, int, float, bool)):
+    from .inputs import first_tensor
+
+    if outputs is None or isinstance(outputs, (str, bytes, int, float, bool)) or first_tensor(outputs) is None:
         raise TypeError(
             f"decode_output takes the model's outputs (a tensor, a ModelOutput, a dict or a tuple of "
-            f"tensors), got {type(outputs).__name__} {outputs!r}"
+            f"tensors), got {type(outputs).__name__} {_short(outputs)}"
         )
     return outputs
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def env_flag(name: str) -> bool:

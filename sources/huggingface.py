@@ -70,7 +70,7 @@ def hub_settings(*, offline: bool) -> Iterator[None]:
     one of our calls runs (counted, so threads nest) and restored after the last one. No
     environment variable is touched.
     """
-    from huggingface_hub import constants
+    from huggingface_hub import constants, file_download
 
     with _settings_lock:
         if _settings_depth["all"] == 0:
@@ -78,9 +78,12 @@ def hub_settings(*, offline: bool) -> Iterator[None]:
                 etag=constants.HF_HUB_ETAG_TIMEOUT,
                 download=constants.HF_HUB_DOWNLOAD_TIMEOUT,
                 offline=constants.HF_HUB_OFFLINE,
+                retry=getattr(file_download, "_ETAG_RETRY_TIMEOUT", None),
             )
             if "HF_HUB_ETAG_TIMEOUT" not in os.environ:
                 constants.HF_HUB_ETAG_TIMEOUT = min(constants.HF_HUB_ETAG_TIMEOUT, HUB_TIMEOUT_S)
+                if _saved_settings["retry"] is not None:  # its retry after a timed-out request (60 s)
+                    file_download._ETAG_RETRY_TIMEOUT = min(_saved_settings["retry"], HUB_TIMEOUT_S)
             if "HF_HUB_DOWNLOAD_TIMEOUT" not in os.environ:
                 constants.HF_HUB_DOWNLOAD_TIMEOUT = min(constants.HF_HUB_DOWNLOAD_TIMEOUT, HUB_TIMEOUT_S)
         _settings_depth["all"] += 1
@@ -100,6 +103,8 @@ def hub_settings(*, offline: bool) -> Iterator[None]:
                 constants.HF_HUB_ETAG_TIMEOUT = _saved_settings["etag"]
                 constants.HF_HUB_DOWNLOAD_TIMEOUT = _saved_settings["download"]
                 constants.HF_HUB_OFFLINE = _saved_settings["offline"]
+                if _saved_settings["retry"] is not None:
+                    file_download._ETAG_RETRY_TIMEOUT = _saved_settings["retry"]
 
 
 def hub_file(repo_id: str, filename: str, revision: str | None, *, offline: bool) -> str:
@@ -358,11 +363,13 @@ class HuggingFaceSource(WeightsSource):
             overridden = set(kwargs) | ({self.layers_key} if num_layers is not None else set())
             self.check_folder_config(self.read_folder_config(Path(cached).parent), where=repr(cached),
                                      overridden=overridden)
+        # A pinned revision in the cache is final: read it without asking the hub. With a mirror
+        # installed, a cache miss goes to the mirror rather than the network.
+        cached_weights = cached is not None and any(self._hub_cached(name) for name in WEIGHTS_FILES)
         try:
-            # With a mirror installed, a cache miss goes to the mirror rather than the network.
             return self._from_pretrained(
                 self.hub_id, dtype=dtype, config=config, revision=self.revision,
-                local_files_only=offline or bool(mirrors),
+                local_files_only=offline or bool(mirrors) or cached_weights,
             )
         except WeightsUnavailableError:
             if not mirrors:

@@ -222,7 +222,11 @@ class ModelLoader(ForgeModel):
     def _prepare(self, batch_size: int) -> "_Sample":
         from ...inputs.text import encode, repeat_to_batch, synthetic_ids
 
+        from ...inputs import check_input_bytes
+
         config = self._variant_config
+        # A tokenizer holds about 64 bytes per token of a batch before the tensors are made.
+        check_input_bytes(64 * batch_size * config.max_length, f"text inputs of batch {batch_size}")
         rows = repeat_to_batch(_SAMPLES[(config.task, config.extra.get("language", "en"))], batch_size)
         tokenizer = self.tokenizer
         if tokenizer is not None:
@@ -279,7 +283,10 @@ class ModelLoader(ForgeModel):
         be those). Without a tokenizer, strings are None, spans are token indices, and each
         result carries a ``"note"`` saying so.
         """
-        sample = self._sample_for(self.unpack_forward_output(outputs).shape[0], inputs)
+        from ...validation import check_outputs, check_top_k
+
+        check_top_k(top_k)
+        sample = self._sample_for(self.unpack_forward_output(check_outputs(outputs)).shape[0], inputs)
         decoder = {
             _QA: self._decode_qa,
             _MLM: self._decode_mlm,
@@ -329,7 +336,7 @@ class ModelLoader(ForgeModel):
         import torch
 
         logits = self.unpack_forward_output(outputs).detach().float()
-        k = max(1, min(int(top_k), logits.shape[-1]))
+        k = min(top_k, logits.shape[-1])
         results = []
         for r in range(logits.shape[0]):
             masks = []
@@ -434,7 +441,12 @@ def _field(output: Any, name: str, index: int) -> Any:
         if name in output:
             return output[name]
     value = getattr(output, name, None)
-    return value if value is not None else output[index]
+    if value is not None:
+        return value
+    try:
+        return output[index]
+    except (KeyError, IndexError, TypeError):
+        raise TypeError(f"outputs have no {name!r} (nor an element {index}): {type(output).__name__}") from None
 
 
 def _token(tokenizer: Any, token_id: int) -> str | None:

@@ -112,8 +112,9 @@ class ModelLoader(ForgeModel):
         """Per image, the ``top_k`` ImageNet labels with their probabilities."""
         from ...decode import topk_classes
         from ...labels import imagenet_categories
+        from ...validation import check_outputs
 
-        return topk_classes(self.unpack_forward_output(outputs), imagenet_categories(), top_k)
+        return topk_classes(self.unpack_forward_output(check_outputs(outputs)), imagenet_categories(), top_k)
 
 
 def _hf_processor_transform(source: Any, size: int) -> Any:
