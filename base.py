@@ -129,7 +129,8 @@ class ForgeModel(ABC):
         ``weights``: "pretrained", "random", "auto" or a local path (see :mod:`.weights`).
         ``seed`` (``0..2**64-1``) seeds random weights without touching the global RNG.
         ``device`` (a str or ``torch.device``): ``"meta"`` gives a shape-only model at any size
-        (``weights=`` is still checked); an accelerator gets the model built on the CPU and moved. Families take extra keywords such as ``num_layers``.
+        (``weights=`` is still checked); an accelerator gets the model built on the CPU and moved.
+        Families take extra keywords such as ``num_layers``.
         """
         from .devices import resolve_model_device
         from .validation import check_seed

@@ -52,7 +52,8 @@ def batch(tensor: Any, batch_size: int) -> Any:
     """Repeat one CHW image into an NCHW batch (a copy, so callers may write into it)."""
     from . import check_input_bytes
 
-    check_input_bytes(tensor.numel() * tensor.element_size() * batch_size, f"{batch_size} images of {tuple(tensor.shape)}")
+    nbytes = tensor.numel() * tensor.element_size() * batch_size
+    check_input_bytes(nbytes, f"{batch_size} images of {tuple(tensor.shape)}")
     return tensor.unsqueeze(0).repeat(batch_size, *([1] * tensor.dim())).contiguous()
 
 

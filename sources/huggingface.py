@@ -300,7 +300,9 @@ class HuggingFaceSource(WeightsSource):
         try:
             theirs = transformers.AutoConfig.for_model(**{k: v for k, v in data.items() if k != "auto_map"}).to_dict()
         except Exception as err:  # noqa: BLE001 - transformers raises many types for a bad config
-            raise CorruptWeightsError(f"{where} is not a valid {data.get('model_type')} config: {one_line(err)}") from err
+            raise CorruptWeightsError(
+                f"{where} is not a valid {data.get('model_type')} config: {one_line(err)}"
+            ) from err
         ours = transformers.AutoConfig.for_model(**shipped).to_dict()
         differing = []
         for key, value in ours.items():
@@ -470,7 +472,7 @@ def _structural(value: Any) -> bool:
         return False
     if isinstance(value, int):
         return True
-    return isinstance(value, list) and bool(value) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    return isinstance(value, list) and bool(value) and all(_structural(v) and isinstance(v, int) for v in value)
 
 
 def _distribution_of(spec: str) -> str:

@@ -294,7 +294,13 @@ class ModelLoader(ForgeModel):
             _NER: self._decode_ner,
             _EMBED: self._decode_embeddings,
         }[self._variant_config.task]
-        return decoder(outputs, sample, top_k=top_k, **kwargs)
+        try:
+            return decoder(outputs, sample, top_k=top_k, **kwargs)
+        except (IndexError, RuntimeError) as err:  # outputs of another shape than this task's
+            raise ValueError(
+                f"outputs do not have the shape {self._variant_config.task} decoding expects "
+                f"(got {tuple(self.unpack_forward_output(outputs).shape)}): {err}"
+            ) from err
 
     def _sample_for(self, batch_size: int, inputs: Any) -> "_Sample":
         import torch
