@@ -660,3 +660,17 @@ def test_errno_of_a_symlink_loop_is_what_the_check_relies_on(tmp_path):
     with pytest.raises(OSError) as err:
         loop.stat()
     assert err.value.errno == errno.ELOOP
+
+
+def test_garbage_timm_weights_in_the_hf_cache_name_the_file(tmp_path, monkeypatch):
+    row = ResNet._VARIANTS[ResNet._resolve_variant("resnet50_timm")]
+    repo = tmp_path / "hub" / "models--timm--resnet50.a1_in1k"
+    snapshot = repo / "snapshots" / row.revision
+    snapshot.mkdir(parents=True)
+    (snapshot / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00garbage!" * 10)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(row.revision)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(CorruptWeightsError) as err:
+        ResNet("resnet50_timm").load_model(weights="pretrained")
+    assert "model.safetensors" in str(err.value) and "delete it" in str(err.value)
