@@ -579,15 +579,16 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(out: Path) -> list[Path]:
-    """Delete ``.OUT.<pid>.<random>.tmp`` (and ``.OUT.<pid>.old``) folders beside ``out`` left by an
-    export that was killed (SIGTERM, SIGKILL, power loss) and whose process is gone. Returns them."""
+    """Delete ``.OUT.<pid>.<random>.tmp`` folders beside ``out`` left by an export that was killed
+    (SIGTERM, SIGKILL, power loss) and whose process is gone. Returns them. A ``.OUT.<pid>.old``
+    is kept: killed mid-swap, it may be the only copy of the previous export."""
     out = Path(out)
     removed = []
     if not out.parent.is_dir():
         return removed
     for entry in out.parent.glob(f".{out.name}.*"):
         parts = entry.name[len(out.name) + 2:].split(".")
-        if not parts or not parts[0].isdigit() or entry.suffix not in (".tmp", ".old"):
+        if not parts or not parts[0].isdigit() or entry.suffix != ".tmp":
             continue
         pid = int(parts[0])
         if pid == os.getpid() or _pid_alive(pid):
