@@ -100,14 +100,29 @@ def answering_server():
     server.close()
 
 
+def _point_hub_at(monkeypatch, url: str) -> None:
+    """huggingface_hub's own endpoint (fixed at its import) and ours, both to ``url``: whatever
+    the code under test does, a request can only reach loopback."""
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setenv("HF_ENDPOINT", url)
+    monkeypatch.setattr(hub_constants, "ENDPOINT", url)
+    monkeypatch.setattr(hub_constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")
+
+
 @pytest.fixture
 def online(monkeypatch):
-    """Our switches off, and a clean probe cache, so the probe really runs."""
+    """Every offline switch off (huggingface_hub's own too), and a clean probe cache, so the probe
+    really runs; the hub points at a closed loopback port until a test points it elsewhere."""
+    import huggingface_hub.constants as hub_constants
+
     monkeypatch.delenv("TT_FORGE_MODELS_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(weights_module, "_probe_cache", {})
+    _point_hub_at(monkeypatch, "http://127.0.0.1:9")
 
 
 @pytest.fixture
@@ -125,6 +140,12 @@ def hanging_resolver(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     yield
     release.set()
+
+
+def _warm() -> None:
+    """Import transformers and build the classes once, so timings measure waiting, not imports."""
+    ResNet("resnet_50_hf").load_model(device="meta")
+    Bert("base_uncased").load_model(device="meta", num_layers=1)
 
 
 def _elapsed(fn):
@@ -258,7 +279,8 @@ def test_probe_of_a_silent_endpoint_fails_within_its_deadline(silent_server, onl
 
 
 def test_pretrained_fails_and_auto_falls_back_with_a_silent_hub(silent_server, online, monkeypatch):
-    monkeypatch.setenv("HF_ENDPOINT", silent_server.url)
+    _point_hub_at(monkeypatch, silent_server.url)
+    _warm()
     elapsed, err = _elapsed(lambda: ResNet("resnet_50_hf").load_model(weights="pretrained"))
     assert isinstance(err, WeightsUnavailableError) and elapsed < DEADLINE_S, (elapsed, err)
     monkeypatch.setattr(weights_module, "_probe_cache", {})
@@ -302,9 +324,10 @@ def test_hub_calls_run_with_capped_timeouts_and_its_offline_switch(online, monke
 
 
 def test_a_hanging_resolver_cannot_stall_the_probe_or_a_load(hanging_resolver, online, monkeypatch):
+    _warm()
     elapsed, err = _elapsed(lambda: weights_module.network_available("https://hub.example.invalid"))
     assert err is None and elapsed < weights_module._PROBE_TIMEOUT_S + 1
-    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example.invalid")
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example.invalid")  # resolved by the hanging resolver only
     elapsed, err = _elapsed(lambda: ResNet("resnet_50_hf").load_model(weights="pretrained"))
     assert isinstance(err, WeightsUnavailableError) and elapsed < DEADLINE_S, (elapsed, err)
 
