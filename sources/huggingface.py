@@ -54,38 +54,90 @@ def hub_offline() -> bool:
 
 #: huggingface_hub's own request timeouts while we call it (its defaults are 10 s each), so a hub
 #: that goes silent after the probe fails a load within seconds. A user's HF_HUB_*_TIMEOUT wins.
-HUB_TIMEOUT_S = 3
+HUB_TIMEOUT_S = 2
+#: its once-a-day fetch of a telemetry registry (agent detection) on the first request of a process
+_REGISTRY_TIMEOUT_S = 1
 _settings_lock = threading.Lock()
 _settings_depth = {"all": 0, "offline": 0}
 _saved_settings: dict[str, Any] = {}
 
 
+# huggingface_hub's module settings that make a silent hub cost minutes: after a timed-out metadata
+# request, hf_hub_download retries with a 60 s timeout and five backoff sleeps (1-8 s), and
+# transformers then asks for each other weights file name in turn.
+_NO_RETRY = {"_DEFAULT_RETRY_ON_EXCEPTIONS": (), "_DEFAULT_RETRY_ON_STATUS_CODES": ()}
+
+
+def _trip_on_network_errors(get_metadata: Any) -> Any:
+    """``get_hf_file_metadata`` that turns huggingface_hub's offline mode on (for the rest of our
+    call) after a request times out or fails at the network level: the next file does not wait."""
+    from huggingface_hub import constants
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return get_metadata(*args, **kwargs)
+        except Exception as err:
+            if _is_network_error(err):
+                constants.HF_HUB_OFFLINE = True  # restored when the outermost call ends
+            raise
+
+    return guarded
+
+
+def _is_network_error(err: BaseException) -> bool:
+    names = {cls.__name__ for cls in type(err).__mro__}
+    return bool(names & {"TimeoutException", "NetworkError", "ConnectError", "ReadTimeout", "ConnectTimeout",
+                         "Timeout", "ConnectionError", "TimeoutError"})
+
+
 @contextlib.contextmanager
 def hub_settings(*, offline: bool) -> Iterator[None]:
-    """huggingface_hub's own switches for the duration of one of our calls: its timeouts capped at
-    ``HUB_TIMEOUT_S``, and with ``offline`` its offline mode (``HF_HUB_OFFLINE``), so neither it nor
-    transformers sends a request, not even through a proxy.
+    """huggingface_hub's own switches for the duration of one of our calls, so that a hub that goes
+    silent fails the call within ``HUB_TIMEOUT_S`` (plus the probe) instead of minutes:
 
-    These are module settings of huggingface_hub, read at call time; they are set while at least
-    one of our calls runs (counted, so threads nest) and restored after the last one. No
+    - its request timeouts (``HF_HUB_ETAG_TIMEOUT``, ``HF_HUB_DOWNLOAD_TIMEOUT``, and the timeout
+      of its retry) capped at ``HUB_TIMEOUT_S``, unless the user set those variables;
+    - no retry of a failed metadata request, and after one request times out, its offline mode on
+      for the rest of the call (a cached file is still read);
+    - with ``offline``, its offline mode (``HF_HUB_OFFLINE``) on, so neither it nor transformers
+      sends a request, not even through a proxy.
+
+    These are module settings of huggingface_hub (some private, each set only if present), read at
+    call time. They are set while at least one of our calls runs (counted, so threads nest) and
+    restored after the last one; another thread's hub calls in that window see them too. No
     environment variable is touched.
     """
     from huggingface_hub import constants, file_download
 
+    try:
+        from huggingface_hub.utils import _detect_agent
+    except ImportError:  # older huggingface_hub: no registry fetch
+        _detect_agent = None
     with _settings_lock:
         if _settings_depth["all"] == 0:
+            _saved_settings.clear()
             _saved_settings.update(
                 etag=constants.HF_HUB_ETAG_TIMEOUT,
                 download=constants.HF_HUB_DOWNLOAD_TIMEOUT,
                 offline=constants.HF_HUB_OFFLINE,
-                retry=getattr(file_download, "_ETAG_RETRY_TIMEOUT", None),
+                module={name: getattr(file_download, name) for name in
+                        ("_ETAG_RETRY_TIMEOUT", "get_hf_file_metadata", *_NO_RETRY) if hasattr(file_download, name)},
+                agent=getattr(_detect_agent, "_REGISTRY_FETCH_TIMEOUT", None),
             )
+            if _saved_settings["agent"] is not None:
+                _detect_agent._REGISTRY_FETCH_TIMEOUT = min(_saved_settings["agent"], _REGISTRY_TIMEOUT_S)
+            saved = _saved_settings["module"]
             if "HF_HUB_ETAG_TIMEOUT" not in os.environ:
                 constants.HF_HUB_ETAG_TIMEOUT = min(constants.HF_HUB_ETAG_TIMEOUT, HUB_TIMEOUT_S)
-                if _saved_settings["retry"] is not None:  # its retry after a timed-out request (60 s)
-                    file_download._ETAG_RETRY_TIMEOUT = min(_saved_settings["retry"], HUB_TIMEOUT_S)
+                if "_ETAG_RETRY_TIMEOUT" in saved:  # its retry after a timed-out request (60 s)
+                    file_download._ETAG_RETRY_TIMEOUT = min(saved["_ETAG_RETRY_TIMEOUT"], HUB_TIMEOUT_S)
             if "HF_HUB_DOWNLOAD_TIMEOUT" not in os.environ:
                 constants.HF_HUB_DOWNLOAD_TIMEOUT = min(constants.HF_HUB_DOWNLOAD_TIMEOUT, HUB_TIMEOUT_S)
+            for name, value in _NO_RETRY.items():
+                if name in saved:
+                    setattr(file_download, name, value)
+            if "get_hf_file_metadata" in saved:
+                file_download.get_hf_file_metadata = _trip_on_network_errors(saved["get_hf_file_metadata"])
         _settings_depth["all"] += 1
         if offline:
             _settings_depth["offline"] += 1
@@ -103,8 +155,10 @@ def hub_settings(*, offline: bool) -> Iterator[None]:
                 constants.HF_HUB_ETAG_TIMEOUT = _saved_settings["etag"]
                 constants.HF_HUB_DOWNLOAD_TIMEOUT = _saved_settings["download"]
                 constants.HF_HUB_OFFLINE = _saved_settings["offline"]
-                if _saved_settings["retry"] is not None:
-                    file_download._ETAG_RETRY_TIMEOUT = _saved_settings["retry"]
+                for name, value in _saved_settings["module"].items():
+                    setattr(file_download, name, value)
+                if _saved_settings["agent"] is not None:
+                    _detect_agent._REGISTRY_FETCH_TIMEOUT = _saved_settings["agent"]
 
 
 def hub_file(repo_id: str, filename: str, revision: str | None, *, offline: bool) -> str:
