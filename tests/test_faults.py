@@ -323,28 +323,22 @@ def test_hub_calls_run_with_capped_timeouts_and_its_offline_switch(online, monke
     assert settings() == before and not hub_constants.is_offline_mode()
 
 
-def test_a_hub_that_goes_silent_after_the_probe_fails_the_load_in_seconds(silent_server, online, monkeypatch):
+def test_a_hub_that_goes_silent_after_the_probe_fails_the_load_in_seconds(silent_server, online, monkeypatch,
+                                                                          tmp_path):
     """The probe said yes, then the hub stopped answering: without the capped timeouts, the skipped
     retries and the trip to offline after one timeout this took three minutes (29 requests)."""
     from tt_forge_models.sources import huggingface as hf
 
     _point_hub_at(monkeypatch, silent_server.url)
     monkeypatch.setattr(hf, "network_available", lambda _: True)
-    monkeypatch.setenv("HF_HUB_CACHE", str(silent_server_cache(monkeypatch)))
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path))
     _warm()
     elapsed, err = _elapsed(lambda: ResNet("resnet_50_hf").load_model(weights="pretrained"))
     assert isinstance(err, WeightsUnavailableError) and elapsed < DEADLINE_S, (elapsed, err)
     assert 1 <= silent_server.connections <= 2
-
-
-def silent_server_cache(monkeypatch) -> Path:
-    import tempfile
-
-    import huggingface_hub.constants as hub_constants
-
-    folder = Path(tempfile.mkdtemp(prefix="tt-forge-faults-hub-"))
-    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(folder))
-    return folder
 
 
 def test_a_hanging_resolver_cannot_stall_the_probe_or_a_load(hanging_resolver, online, monkeypatch):
