@@ -100,18 +100,9 @@ class ForgeModel(ABC):
             if cls.DEFAULT_VARIANT is None:
                 raise TypeError(f"{cls.__qualname__} declares no DEFAULT_VARIANT")
             return cls.DEFAULT_VARIANT
-        valid = ", ".join(str(v) for v in cls._VARIANTS)
-        if not isinstance(variant, str):
-            raise TypeError(
-                f"variant must be a {cls.__module__.rsplit('.', 1)[0]}.ModelVariant or its string "
-                f"value, got {type(variant).__name__} {variant!r}; valid: {valid}"
-            )
-        for known in cls._VARIANTS:
-            if variant == known.value:  # the enum member itself, or its value
-                if isinstance(variant, StrEnum) and type(variant) is not type(known):
-                    break
-                return known
-        raise ValueError(f"unknown variant {str(variant)!r} for {cls._model_label()}; valid: {valid}")
+        from .validation import check_variant
+
+        return check_variant(cls, variant)
 
     @classmethod
     def _model_label(cls) -> str:
@@ -180,33 +171,39 @@ class ForgeModel(ABC):
         """The variant's model in eval mode, every floating tensor in ``dtype_override``.
 
         ``weights``: "pretrained", "random", "auto" or a local path (see :mod:`.weights`).
-        ``seed`` seeds random weights without touching the global RNG. ``device="meta"`` gives
-        a shape-only model at any size. Families take extra keywords such as ``num_layers``.
-        ``dropout`` (a float in [0, 1]) sets every dropout probability of the model, so
-        ``dropout=0.0`` makes training runs deterministic (see :mod:`.training`); ``None`` keeps
-        the model's own.
+        ``seed`` (``0..2**64-1``) seeds random weights without touching the global RNG.
+        ``device`` (a str or ``torch.device``): ``"meta"`` gives a shape-only model at any size
+        (``weights=`` is still checked); an accelerator gets the model built on the CPU and moved.
+        Families take extra keywords such as ``num_layers``. ``dropout`` (a float in [0, 1]) sets
+        every dropout probability of the model, so ``dropout=0.0`` makes training runs
+        deterministic (see :mod:`.training`); ``None`` keeps the model's own.
         """
+        from .devices import resolve_model_device
         from .training import check_dropout, set_dropout
+        from .validation import check_seed
         from .weights import load_with_policy
 
         dtype = resolve_dtype(dtype_override)
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+        seed = check_seed(seed)
         dropout = check_dropout(dropout)
+        target = resolve_model_device(device)  # before anything is built
+        meta = target is not None and target.type == "meta"
         loaded = load_with_policy(
             self._weights_source(),
             weights,
             variant_name=str(self._variant),
             dtype=dtype,
             seed=seed,
-            device=device,
+            device="meta" if meta else None,
             model_name=self.get_model_info().model,
             **kwargs,
         )
         model = loaded.model
         if dropout is not None:
             set_dropout(model, dropout)
-        if dtype is not None and device != "meta":
+        if target is not None and target.type not in ("cpu", "meta"):
+            model = model.to(target)  # built on the CPU, then moved
+        if dtype is not None and not meta:
             _check_dtype(model, dtype)
         model.eval()
         self.weights_source = loaded.source
@@ -221,7 +218,7 @@ class ForgeModel(ABC):
         integer and bool tensors are left alone.
         """
         dtype = resolve_dtype(dtype_override)
-        check_batch_size(batch_size)
+        batch_size = check_batch_size(batch_size)
         return cast_floating(self._load_inputs(batch_size=batch_size, **kwargs), dtype)
 
     @classmethod
@@ -249,7 +246,9 @@ class ForgeModel(ABC):
 
     def decode_output(self, outputs: Any, **kwargs: Any) -> Any:
         """Turn raw outputs into something a person reads. Returns; never prints."""
-        return self.unpack_forward_output(outputs)
+        from .validation import check_outputs
+
+        return self.unpack_forward_output(check_outputs(outputs))
 
     def unpack_forward_output(self, output: Any) -> Any:
         """The tensor a training step backpropagates: ``logits`` when there are some, else the

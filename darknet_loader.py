@@ -89,9 +89,10 @@ class DarknetDetectorLoader(ForgeModel):
         letterbox of the last ``load_inputs`` (or ``letterbox_params`` when given).
         """
         from .detection import decode_detections
+        from .validation import check_outputs
 
         return decode_detections(
-            outputs,
+            check_outputs(outputs),
             self._network().yolo_layers,
             letterbox_params=self.letterbox_params if letterbox_params is None else letterbox_params,
             conf_threshold=conf_threshold,

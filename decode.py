@@ -9,11 +9,16 @@ def topk_classes(logits: Any, categories: Sequence[str], k: int = 5) -> list[lis
     """Per image, the ``k`` most likely classes: ``{"label", "class_id", "probability"}``."""
     import torch
 
+    from .validation import check_top_k
+
+    k = check_top_k(k)
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"logits must be a tensor, got {type(logits).__name__}")
     if logits.dim() == 1:
         logits = logits.unsqueeze(0)
     if logits.shape[-1] != len(categories):
         raise ValueError(f"logits have {logits.shape[-1]} classes but {len(categories)} names were given")
-    k = max(1, min(int(k), logits.shape[-1]))
+    k = min(k, logits.shape[-1])
     probs = torch.softmax(logits.detach().float(), dim=-1)
     values, indices = probs.topk(k, dim=-1)
     return [

@@ -292,6 +292,10 @@ def letterboxed_sample(
             f"input_size must be (3, height, width) with height and width positive multiples of "
             f"{NETWORK_STRIDE}, got {input_size!r}"
         )
+    from .inputs import check_input_bytes
+
+    # The letterboxed image and the batch, float32, refused before either is allocated.
+    check_input_bytes(4 * 3 * sizes[1] * sizes[2] * (batch_size + 1), f"{batch_size} images of {sizes}")
     pixels, params = letterbox(sample_image(image), (sizes[2], sizes[1]))
     return batch(pixels, batch_size), params
 

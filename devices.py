@@ -87,3 +87,52 @@ def device_name(device: Any) -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def available_devices() -> list[str]:
+    """The devices a model can be built for here: ``cpu``, ``meta`` and each accelerator found."""
+    import torch
+
+    names = ["cpu", "meta"]
+    if torch.cuda.is_available():
+        names += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    for kind in ("mps", "xpu"):
+        backend = getattr(torch, kind, None) or getattr(torch.backends, kind, None)
+        try:
+            if backend is not None and backend.is_available():
+                names.append(kind)
+        except Exception:  # a half-installed backend is not available  # noqa: BLE001
+            pass
+    return names
+
+
+def resolve_model_device(device: Any) -> Any:
+    """``load_model(device=...)``: ``None`` (the CPU), or a ``torch.device`` that exists here.
+
+    Takes a string (``"cpu"``, ``"meta"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``) or a ``torch.device``.
+    Any other type is a TypeError; an unknown name is a ValueError, and a device this machine lacks
+    a :class:`DeviceUnavailableError`, each naming the devices that are available.
+    """
+    if device is None:
+        return None
+    import torch
+
+    if isinstance(device, bool) or not isinstance(device, (str, torch.device)):
+        raise TypeError(
+            f"device must be a str or torch.device, got {type(device).__name__} {device!r}; "
+            f"available here: {', '.join(available_devices())}"
+        )
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"unknown device {device!r}; available here: {', '.join(available_devices())}") from None
+    if parsed.type in ("cpu", "meta"):
+        return parsed
+    available = available_devices()
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count and (parsed.index is None or parsed.index < count):
+            return parsed
+    elif parsed.type in available and parsed.index in (None, 0):
+        return parsed
+    raise DeviceUnavailableError(f"device {str(device)!r} is not available here; available: {', '.join(available)}")

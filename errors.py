@@ -20,6 +20,15 @@ class DeviceUnavailableError(RuntimeError):
     """The requested device (``cuda``) does not exist on this machine."""
 
 
+class RemoteCodeError(ValueError):
+    """A config asks to run code shipped with the weights (``auto_map``); this package never does."""
+
+
+class WeightsPathError(ValueError):
+    """A weights path exists but is not a regular file or folder (a FIFO, a device, a symlink
+    loop), or is empty."""
+
+
 class WeightsFallbackWarning(UserWarning):
     """``weights="auto"`` could not get pretrained weights and built random ones instead."""
 

@@ -79,8 +79,12 @@ def prefill_inputs(token_ids: Sequence[int], *, batch_size: int, seq_len: int, p
     """
     import torch
 
-    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
-        raise ValueError(f"seq_len must be an int >= 1, got {seq_len!r}")
+    from .inputs import check_input_bytes
+    from .validation import check_int
+
+    seq_len = check_int("seq_len", seq_len, minimum=1)
+    # Three int64 tensors (ids, mask, positions) plus the expand-and-clone copies on the way.
+    check_input_bytes(4 * 8 * batch_size * seq_len, f"prefill inputs of batch {batch_size} x seq_len {seq_len}")
     ids = list(token_ids)[:seq_len]
     pad = seq_len - len(ids)
     row = torch.tensor([pad_id] * pad + ids, dtype=torch.long)
@@ -116,6 +120,10 @@ def synthetic_cache(config: Any, *, batch_size: int, past_len: int, seed: int = 
     import torch
     from transformers import DynamicCache
 
+    from .inputs import check_input_bytes
+
+    shapes = cache_shapes(config, batch_size=batch_size, past_len=past_len)
+    check_input_bytes(sum(2 * 4 * b * h * t * d for b, h, t, d in shapes), f"a KV cache of {len(shapes)} layers")
     generator = torch.Generator().manual_seed(seed)
     layers = [
         (torch.randn(shape, generator=generator), torch.randn(shape, generator=generator))

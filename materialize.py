@@ -1,8 +1,9 @@
 """Give models built on the meta device their storage: random init or a state dict.
 
 The recipe the design asks for: construct on the meta device (free at any size), allocate every
-parameter once in the target dtype, then initialise each value once under a private, seeded RNG.
-There is never an fp32 copy on the way to bf16 and the caller's global RNG is left alone.
+parameter once in the target dtype, then initialise each value once from a private ``torch.Generator`` seeded per call.
+There is never an fp32 copy on the way to bf16, the global RNG is never read nor moved, and
+nothing here patches a global: builds in other threads are unaffected, and do not affect it.
 """
 
 from __future__ import annotations
@@ -12,30 +13,92 @@ from typing import Callable, Iterator
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .memory import check_fits
 
 
+# Factories whose storage a constructor never reads before filling it: parameters are made
+# with them (``Parameter(torch.empty(...))``), computed buffers are not (arange, zeros, ones).
+_UNINITIALISED_FACTORIES = frozenset({torch.empty, torch.empty_strided})
+
+
+class _UninitialisedOnMeta(TorchFunctionMode):
+    """``torch.empty`` gives meta tensors, every other factory real ones. A torch function mode,
+    like ``torch.device("meta")`` itself: it lives on this thread's mode stack only."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        if func in _UNINITIALISED_FACTORIES:
+            kwargs = {**kwargs, "device": "meta"}
+        return func(*args, **kwargs)
+
+
 @contextlib.contextmanager
 def parameters_on_meta() -> Iterator[None]:
-    """Register every new parameter on the meta device, leaving buffers real.
+    """Build modules with their parameters on the meta device, leaving computed buffers real.
 
-    Buffers that a module computes in ``__init__`` (anchors, index tables) keep their values, so a
-    generic init pass need only fill the parameters. Constructors that allocate with
-    ``torch.empty`` and then register cost no memory: the pages are never touched.
+    Buffers that a module computes in ``__init__`` (anchors, index tables, BatchNorm statistics)
+    keep their values, so a generic init pass need only fill the parameters. Only this thread is
+    affected (a torch function mode, no patched global). Use :func:`construct_on_meta`, which also
+    moves to meta the few parameters a constructor makes with ``zeros``/``ones``.
     """
-    original = nn.Module.register_parameter
-
-    def register_parameter(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
-        if param is not None and param.device.type != "meta":
-            param = type(param)(param.to("meta"), requires_grad=param.requires_grad)
-        original(module, name, param)
-
-    nn.Module.register_parameter = register_parameter
-    try:
+    with _UninitialisedOnMeta():
         yield
-    finally:
-        nn.Module.register_parameter = original
+
+
+def _parameters_to_meta_(model: nn.Module) -> None:
+    moved: dict[int, nn.Parameter] = {}
+    for module in model.modules():
+        for name, param in list(module._parameters.items()):
+            if param is None or param.is_meta:
+                continue
+            if id(param) not in moved:  # tied parameters stay tied
+                moved[id(param)] = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+            module._parameters[name] = moved[id(param)]
+
+
+# The in-place and factory draws of torch; under :class:`_PrivateGenerator` each takes the private
+# generator, so no draw touches (or depends on) the process-wide one. The ``nn.init`` functions
+# that dispatch torch functions themselves are caught whole (their inner draws would run with the
+# mode off); the others reach the tensor methods below.
+_RANDOM = frozenset({
+    torch.Tensor.normal_, torch.Tensor.uniform_, torch.Tensor.random_, torch.Tensor.bernoulli_,
+    torch.Tensor.exponential_, torch.Tensor.geometric_, torch.Tensor.cauchy_, torch.Tensor.log_normal_,
+    torch.normal, torch.rand, torch.randn, torch.randint, torch.randperm, torch.bernoulli,
+    torch.multinomial, torch.poisson, torch.rand_like, torch.randn_like, torch.randint_like,
+})
+
+
+class _PrivateGenerator(TorchFunctionMode):
+    """Every random draw on this thread uses ``generator`` unless the caller passed one."""
+
+    def __init__(self, generator: torch.Generator) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        # Also any function handed a ``generator=None`` explicitly: ``nn.init`` forwards its own
+        # that way, to whatever ``torch.nn.init.normal_`` is at the time (transformers swaps in
+        # guarded versions while it initialises).
+        if kwargs.get("generator") is None and (func in _RANDOM or "generator" in kwargs):
+            kwargs = {**kwargs, "generator": self.generator}
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[torch.Generator]:
+    """Draw every random value on this thread from a fresh ``torch.Generator`` seeded with ``seed``.
+
+    The values equal those of ``torch.manual_seed(seed)`` followed by the same draws, but the
+    global generator is neither read nor moved, so other threads drawing at the same time change
+    nothing here, and nothing here changes them.
+    """
+    generator = torch.Generator(device="cpu")
+    generator.manual_seed(seed)
+    with _PrivateGenerator(generator):
+        yield generator
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -128,17 +191,20 @@ def build_random(
     if device == "meta":
         return model.to(dtype) if dtype is not None else model
     materialize_(model, dtype, device=device)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         init(model)
     return model
 
 
 def construct_on_meta(construct: Callable[[], nn.Module], *, buffers_on_meta: bool = True) -> nn.Module:
     """The architecture with no storage at all: parameter counts and shapes, at any size, instantly."""
+    # Both contexts are torch function modes: thread-local, no patched global.
     context = torch.device("meta") if buffers_on_meta else parameters_on_meta()
     with context:
-        return construct()
+        model = construct()
+    if not buffers_on_meta:
+        _parameters_to_meta_(model)
+    return model
 
 
 def build_from_state_dict(
@@ -169,4 +235,5 @@ __all__ = [
     "default_init_",
     "materialize_",
     "parameters_on_meta",
+    "seeded",
 ]

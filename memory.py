@@ -33,11 +33,19 @@ def format_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def check_fits(num_bytes: int, what: str) -> None:
-    """Raise ``ModelTooLargeError`` before allocating ``num_bytes`` that would not fit."""
+def check_fits(num_bytes: int, what: str, *, kind: str = "weights") -> None:
+    """Raise ``ModelTooLargeError`` before allocating ``num_bytes`` that would not fit.
+
+    ``kind="inputs"`` words the error for sample inputs (batch size, sequence length, image size).
+    """
     available = available_bytes()
     if available is None or num_bytes <= available * _HEADROOM:
         return
+    if kind == "inputs":
+        raise ModelTooLargeError(
+            f"{what} need about {format_bytes(num_bytes)} but only {format_bytes(available)} is "
+            "available here; ask for a smaller batch_size, seq_len or input_size"
+        )
     raise ModelTooLargeError(
         f"{what} needs about {format_bytes(num_bytes)} for its weights but only "
         f"{format_bytes(available)} is available here. Alternatives: pass num_layers= to cut the "

@@ -19,18 +19,23 @@ Only the standard library is imported at module level.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import socket
+import stat
 import tempfile
+import threading
+import time
 import warnings
+import zipfile
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from .errors import CorruptWeightsError, WeightsFallbackWarning, WeightsUnavailableError
+from .errors import CorruptWeightsError, one_line, WeightsFallbackWarning, WeightsPathError, WeightsUnavailableError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -39,35 +44,96 @@ if TYPE_CHECKING:  # pragma: no cover
 WEIGHTS_ENV = "TT_FORGE_MODELS_WEIGHTS"
 OFFLINE_ENV = "TT_FORGE_MODELS_OFFLINE"
 CHOICES = ("pretrained", "random", "auto")
-_TRUE = {"1", "true", "yes", "on"}
+#: the deadline of the whole probe: name resolution, connection (through the proxy) and an answer
 _PROBE_TIMEOUT_S = 2.0
-
-
-def _env_true(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in _TRUE
+#: how long a probe's answer is reused: a failed one is retried soon, so a network that comes
+#: back is noticed, and a good one is re-checked now and then
+_PROBE_TTL_S = {True: 300.0, False: 15.0}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_probe_cache: dict[tuple[str, str, int], tuple[bool, float]] = {}
+_probe_lock = threading.Lock()
 
 
 def offline_switch_on() -> bool:
-    """Our own switch says: do not touch the network."""
-    return _env_true(OFFLINE_ENV)
+    """Our own switch says: do not touch the network. A value that is not a boolean is a
+    ValueError naming the variable, so a typo never silently means "online"."""
+    from .validation import env_flag
+
+    return env_flag(OFFLINE_ENV)
 
 
-@lru_cache(maxsize=None)
-def _host_answers(host: str, port: int) -> bool:
+def parse_endpoint(url_or_host: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of an endpoint URL or bare host, parsed by ``urllib.parse``: IPv6
+    literals (``http://[::1]:9``), credentials (``https://user:pw@host:9``), and the scheme's own
+    port when none is given. A bare ``host[:port]`` means https."""
+    text = str(url_or_host).strip()
+    parts = urlsplit(text if "://" in text else f"https://{text}")
     try:
-        with socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_S):
-            return True
-    except OSError:
-        return False
+        port = parts.port
+    except ValueError as err:
+        raise ValueError(f"endpoint {url_or_host!r} has an invalid port: {err}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"endpoint {url_or_host!r} must be an http(s) URL with a host, e.g. https://huggingface.co")
+    return scheme, parts.hostname, port or _DEFAULT_PORTS[scheme]
+
+
+def _probe_target(scheme: str, host: str, port: int) -> tuple[str, int]:
+    """Where a request to ``host`` really goes: the proxy the environment configures for
+    ``scheme`` (``HTTPS_PROXY``, honouring ``NO_PROXY``), else the host itself."""
+    import urllib.request
+
+    proxy = urllib.request.getproxies().get(scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        _, proxy_host, proxy_port = parse_endpoint(proxy if "://" in proxy else f"http://{proxy}")
+        return proxy_host, proxy_port
+    return host, port
+
+
+def _answers(host: str, port: int, deadline: float) -> bool:
+    """Whether ``host:port`` accepts a connection and says something within ``deadline`` seconds.
+
+    Resolution, connection and the first bytes all run in a daemon thread joined with the one
+    deadline: a hanging resolver or a server that accepts and never answers cannot stall us.
+    """
+    result: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=deadline) as conn:
+                conn.settimeout(deadline)
+                # One harmless request line that nothing forwards: an HTTP server or proxy answers
+                # it at once (an error will do), a TLS server sends an alert or closes. Silence
+                # means requests would hang there too.
+                conn.sendall(f"HEAD / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode("ascii"))
+                conn.recv(1)
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=attempt, name="tt-forge-models-probe", daemon=True)
+    thread.start()
+    thread.join(deadline)
+    return bool(result) and result[0]
 
 
 def network_available(url_or_host: str) -> bool:
-    """True when the host answers within a couple of seconds, so no download can hang on it."""
+    """True when the host (or the proxy in front of it) answers within ``_PROBE_TIMEOUT_S``, so no
+    download can hang on it. Answers are reused for a while (``_PROBE_TTL_S``), never forever."""
     if offline_switch_on():
         return False
-    host = url_or_host.split("://", 1)[-1].split("/", 1)[0]
-    host, _, port = host.partition(":")
-    return _host_answers(host, int(port or 443))
+    scheme, host, port = parse_endpoint(url_or_host)
+    target = _probe_target(scheme, host, port)
+    key = (scheme, *target)
+    now = time.monotonic()
+    with _probe_lock:
+        cached = _probe_cache.get(key)
+    if cached is not None and now - cached[1] < _PROBE_TTL_S[cached[0]]:
+        return cached[0]
+    ok = _answers(*target, _PROBE_TIMEOUT_S)
+    with _probe_lock:
+        _probe_cache[key] = (ok, time.monotonic())
+    return ok
 
 
 def package_folder(spec: str) -> Path | None:
@@ -95,26 +161,55 @@ def package_folder(spec: str) -> Path | None:
 
 
 def resolve_choice(weights: str | os.PathLike | None) -> str | Path:
-    """Normalise ``weights=`` to one of ``CHOICES`` or an existing local ``Path``."""
+    """Normalise ``weights=`` to one of ``CHOICES`` or an existing local ``Path``.
+
+    ``None`` reads ``TT_FORGE_MODELS_WEIGHTS`` (unset means ``"auto"``); a bad value there is an
+    error naming the variable. ``""`` is refused rather than taken as the current folder.
+    """
     if weights is None:
-        weights = os.environ.get(WEIGHTS_ENV, "").strip() or "auto"
+        raw = os.environ.get(WEIGHTS_ENV)
+        if raw is None:
+            return "auto"
+        try:
+            return resolve_choice(raw.strip() if raw.strip() else raw)
+        except (TypeError, ValueError, OSError) as err:
+            raise type(err)(f"environment variable {WEIGHTS_ENV}={raw!r}: {err}") from None
     if isinstance(weights, os.PathLike):
         return _existing(Path(weights))
     if not isinstance(weights, str):
         raise TypeError(
             f"weights must be one of {CHOICES} or a path, got {type(weights).__name__} {weights!r}"
         )
+    if not weights.strip():
+        raise WeightsPathError(f"weights={weights!r} is empty; accepted: {', '.join(CHOICES)} or a local path")
     if weights in CHOICES:
         return weights
-    if os.sep in weights or "." in Path(weights).name or Path(weights).exists():
+    if os.sep in weights or "." in Path(weights).name or os.path.lexists(weights):
         return _existing(Path(weights))
     raise ValueError(f"unknown weights {weights!r}; accepted: {', '.join(CHOICES)} or a local path")
 
 
 def _existing(path: Path) -> Path:
+    """``path`` when it is a regular file or a folder; otherwise an error that says what it is."""
     path = path.expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"weights path {str(path)!r} does not exist")
+    if not str(path).strip():
+        raise WeightsPathError("the weights path is empty")
+    try:
+        mode = path.stat().st_mode
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise WeightsPathError(f"weights path {str(path)!r} is a symlink loop") from None
+        if os.path.lexists(path) and err.errno == errno.ENOENT:
+            raise FileNotFoundError(f"weights path {str(path)!r} is a dangling symlink") from None
+        if err.errno == errno.ENOENT:
+            raise FileNotFoundError(f"weights path {str(path)!r} does not exist") from None
+        raise WeightsPathError(f"weights path {str(path)!r} cannot be read: {err.strerror}") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
+                stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}.get(stat.S_IFMT(mode), "not a regular file")
+        raise WeightsPathError(
+            f"weights path {str(path)!r} is {kind}; expected a weights file or a save_pretrained/export folder"
+        )
     return path
 
 
@@ -200,9 +295,9 @@ def load_with_policy(
     **kwargs: Any,
 ) -> LoadedWeights:
     """Apply the weights policy for one variant and return the model with where it came from."""
+    choice = resolve_choice(weights)  # checked even for a shape-only build: a typo is a typo
     if device == "meta":
         return LoadedWeights(source.build_meta(dtype=dtype, **kwargs), "meta")
-    choice = resolve_choice(weights)
     # Refuse before any download or allocation: pretrained, random and local all land in memory.
     _check_fits(source, variant_name, dtype=dtype, path=choice if isinstance(choice, Path) else None, **kwargs)
     if isinstance(choice, Path):
@@ -212,7 +307,9 @@ def load_with_policy(
         return LoadedWeights(source.build_random(dtype=dtype, seed=seed, **kwargs), "random")
     offline = source.offline()
     try:
-        return LoadedWeights(source.load_pretrained(dtype=dtype, offline=offline, **kwargs), "pretrained")
+        model = source.load_pretrained(dtype=dtype, offline=offline, **kwargs)
+        provenance = getattr(source, "provenance", None)  # e.g. the mirror package that held them
+        return LoadedWeights(model, f"pretrained (mirror: {provenance})" if provenance else "pretrained")
     except WeightsUnavailableError as err:
         message = (
             f"pretrained weights for variant {variant_name!r} ({source.describe()}) are not "
@@ -259,9 +356,13 @@ def read_state_dict(path: Path) -> dict[str, "torch.Tensor"]:
             from safetensors.torch import load_file
 
             return load_file(str(path))
-        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        # mmap needs the zip format of torch >= 1.6; a legacy checkpoint is read without it.
+        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except Exception as err:  # the libraries raise many types for the same problem
-        raise CorruptWeightsError(f"cannot read weights file {str(path)!r}: {err}") from err
+        raise CorruptWeightsError(
+            f"cannot read weights file {str(path)!r}: {one_line(err)}; it is truncated or not a "
+            "checkpoint: delete it and fetch or export it again"
+        ) from err
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -291,18 +392,95 @@ def assign_state_dict(model: "nn.Module", state: dict[str, "torch.Tensor"], *, o
 
 
 def save_safetensors(model: "nn.Module", path: Path) -> Path:
-    """Write ``model``'s state dict atomically: a failure leaves no half-written file."""
+    """Write ``model``'s state dict atomically: a failure leaves no half-written file.
+
+    The temporary file is made by ``tempfile`` in the target folder (an unpredictable name no other
+    thread or process shares) and gets an explicit mode before the rename.
+    """
     from safetensors.torch import save_model
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
         save_model(model, str(tmp))
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+#: socket timeout of every read of a download: a network that goes silent fails within it
+DOWNLOAD_TIMEOUT_S = 3.0
+_sha_cache: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a whole file, remembered per (path, size, mtime) so a file replaced in place
+    is hashed again and repeated loads in one process pay once."""
+    import hashlib
+
+    st = Path(path).stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _sha_cache:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        _sha_cache[key] = digest.hexdigest()
+    return _sha_cache[key]
+
+
+def check_sha256(path: Path, expected: str, *, what: str, prefix: bool = False) -> None:
+    """Refuse ``path`` unless its sha256 is ``expected`` (or starts with it, with ``prefix``); the
+    error names the file, both digests and the remedy."""
+    actual = file_sha256(path)
+    if actual == expected.lower() or (prefix and actual.startswith(expected.lower())):
+        return
+    raise CorruptWeightsError(
+        f"{path} ({Path(path).stat().st_size} bytes) has sha256 {actual}, but {what} has "
+        f"{expected.lower()}{'...' if prefix else ''}; the file is truncated or another one. Delete it and "
+        "load again to download it afresh"
+    )
+
+
+def download_verified(url: str, dest: Path, *, sha256: str | None, prefix: bool = False) -> Path:
+    """Download ``url`` to ``dest`` with a timeout on every read, through the environment's proxy,
+    checking the sha256 before the file is moved into place: a bad or partial download never lands.
+
+    Network failures are :class:`WeightsUnavailableError`; a digest mismatch is
+    :class:`CorruptWeightsError`.
+    """
+    import hashlib
+    import urllib.request
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    tmp = Path(name)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as f:
+            try:
+                with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310
+                    for chunk in iter(lambda: response.read(1 << 20), b""):
+                        digest.update(chunk)
+                        f.write(chunk)
+            except (OSError, ValueError) as err:  # URLError, HTTPError, timeouts, resets
+                raise WeightsUnavailableError(f"download of {url} failed: {one_line(err)}") from err
+        actual = digest.hexdigest()
+        if sha256 is not None and not (actual == sha256.lower() or (prefix and actual.startswith(sha256.lower()))):
+            raise CorruptWeightsError(
+                f"download of {url} failed its sha256 check: got {actual}, expected {sha256.lower()}"
+            )
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
 
 
 # ---- export folders ----------------------------------------------------------------------------
@@ -361,9 +539,11 @@ def write_export_folder(model: "nn.Module", out: Path, record: dict[str, Any], *
         raise FileExistsError(f"{str(out)!r} already exists; choose another folder or pass force=True (--force)")
     record = {"format": EXPORT_FORMAT, "format_version": EXPORT_FORMAT_VERSION, **record}
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    remove_stale_temporaries(out)
+    # The pid in the name lets a later run tell a dead export's leftovers from a live one's.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp", dir=out.parent))
     try:
-        _chmod_default(tmp, 0o777)
+        os.chmod(tmp, _DIR_MODE)
         if hasattr(model, "save_pretrained"):
             model.save_pretrained(str(tmp))
             config = json.loads((tmp / EXPORT_CONFIG).read_text())
@@ -375,18 +555,47 @@ def write_export_folder(model: "nn.Module", out: Path, record: dict[str, Any], *
             config = record
         (tmp / EXPORT_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
         for file in tmp.iterdir():
-            _chmod_default(file, 0o666)
+            os.chmod(file, _FILE_MODE)
         _swap_in(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
-def _chmod_default(path: Path, mode: int) -> None:
-    """Give ``path`` the permissions a plain mkdir or open would (temporary files are private)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, mode & ~umask)
+# Explicit modes for what we publish (temporary files are private until renamed into place),
+# instead of reading the umask, which can only be read by setting it, for the whole process.
+_FILE_MODE = 0o644
+_DIR_MODE = 0o755
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(out: Path) -> list[Path]:
+    """Delete ``.OUT.<pid>.<random>.tmp`` folders beside ``out`` left by an export that was killed
+    (SIGTERM, SIGKILL, power loss) and whose process is gone. Returns them. A ``.OUT.<pid>.old``
+    is kept: killed mid-swap, it may be the only copy of the previous export."""
+    out = Path(out)
+    removed = []
+    if not out.parent.is_dir():
+        return removed
+    for entry in out.parent.glob(f".{out.name}.*"):
+        parts = entry.name[len(out.name) + 2:].split(".")
+        if not parts or not parts[0].isdigit() or entry.suffix != ".tmp":
+            continue
+        pid = int(parts[0])
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
 
 
 def _swap_in(new: Path, out: Path) -> None:

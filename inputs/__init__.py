@@ -11,11 +11,18 @@ from typing import Any
 
 
 def check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise TypeError(f"batch_size must be an int >= 1, got {type(batch_size).__name__} {batch_size!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    return batch_size
+    """``batch_size`` as a plain int >= 1: any integral type (``numpy.int64``) but not bool."""
+    from ..validation import check_int
+
+    return check_int("batch_size", batch_size, minimum=1)
+
+
+def check_input_bytes(num_bytes: int, what: str) -> None:
+    """Refuse sample inputs of ``num_bytes`` that cannot fit, before building them (the input
+    side of the weights guard in :mod:`..memory`)."""
+    from ..memory import check_fits
+
+    check_fits(num_bytes, what, kind="inputs")
 
 
 def cast_floating(obj: Any, dtype: Any) -> Any:

@@ -148,9 +148,13 @@ def _from_pretrained(where: str, revision: str | None, local_files_only: bool) -
     # Failures raise, so they are not cached and a later call retries.
     import transformers
 
-    return transformers.AutoTokenizer.from_pretrained(
-        where, revision=revision, local_files_only=local_files_only, trust_remote_code=False
-    )
+    from ..sources.huggingface import hub_settings
+    from ..weights import offline_switch_on
+
+    with hub_settings(offline=local_files_only or offline_switch_on()):
+        return transformers.AutoTokenizer.from_pretrained(
+            where, revision=revision, local_files_only=local_files_only, trust_remote_code=False
+        )
 
 
 def repeat_to_batch(samples: Sequence[Any], batch_size: int) -> list[Any]:

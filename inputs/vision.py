@@ -13,20 +13,47 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def sample_image(name: str = "chelsea.jpg") -> Any:
-    """A real photograph from ``assets/`` as an RGB PIL image."""
-    from PIL import Image
+def sample_image(name: Any = "chelsea.jpg") -> Any:
+    """An RGB PIL image: a photograph shipped in ``assets/``, named by its file name (a ``str``).
 
-    path = ASSETS / name
-    if not path.is_file():
-        available = ", ".join(sorted(p.name for p in ASSETS.glob("*.jpg")))
-        raise FileNotFoundError(f"no sample image {name!r} in {ASSETS}; available: {available}")
-    with Image.open(path) as image:
-        return image.convert("RGB")
+    A ``str`` is only ever an asset name, so a caller's string can never make a loader read an
+    arbitrary file. To read your own image, opt in explicitly with a ``pathlib.Path`` (any
+    ``os.PathLike``). Anything else is a TypeError; an unknown asset name a ValueError listing them.
+    """
+    import os
+
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(name, os.PathLike):
+        path = Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"image {str(path)!r} is not a file")
+    elif isinstance(name, str):
+        available = sorted(p.name for p in ASSETS.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        if name not in available:
+            raise ValueError(
+                f"no sample image {name!r} in assets/; available: {', '.join(available)}. To read your "
+                "own image, pass a pathlib.Path"
+            )
+        path = ASSETS / name
+    else:
+        raise TypeError(
+            f"image must be the name of a shipped sample (str) or a pathlib.Path you choose, got "
+            f"{type(name).__name__} {name!r}"
+        )
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"cannot read {str(path)!r} as an image: {err}") from err
 
 
 def batch(tensor: Any, batch_size: int) -> Any:
     """Repeat one CHW image into an NCHW batch (a copy, so callers may write into it)."""
+    from . import check_input_bytes
+
+    nbytes = tensor.numel() * tensor.element_size() * batch_size
+    check_input_bytes(nbytes, f"{batch_size} images of {tuple(tensor.shape)}")
     return tensor.unsqueeze(0).repeat(batch_size, *([1] * tensor.dim())).contiguous()
 
 

@@ -29,11 +29,12 @@ def source_for(config: ModelConfig, loader_dir: Path) -> "WeightsSource":
             model_class=config.model_class,
             mirrors=config.mirror_packages,
             layers_key=config.layers_key or "num_hidden_layers",
+            mirror_sha256=config.extra.get("mirror_sha256"),
         )
     if config.source == ModelSource.TORCHVISION:
         from .torchvision import TorchvisionSource
 
-        return TorchvisionSource(config.pretrained_model_name, config.weights_tag or "DEFAULT")
+        return TorchvisionSource(config.pretrained_model_name, config.weights_tag or "DEFAULT", config.weights_sha256)
     if config.source == ModelSource.TIMM:
         from .timm import TimmSource
 

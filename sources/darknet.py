@@ -21,6 +21,7 @@ from torch import nn
 from ..darknet import read_darknet_weights
 from ..errors import CorruptWeightsError, WeightsUnavailableError
 from ..materialize import construct_on_meta, materialize_
+from ..weights import download_verified
 from .constructed import ConstructedSource
 
 #: Local files ``load_path`` reads: the Darknet release format, or a converted state dict.
@@ -136,15 +137,9 @@ class DarknetSource(ConstructedSource):
             )
 
     def _download(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # The full digest as the "prefix" makes torch check every byte before the file is
-            # moved into place, so a bad download never lands in the cache.
-            torch.hub.download_url_to_file(self.url, str(path), hash_prefix=self.sha256, progress=True)
-        except RuntimeError as err:  # torch's hash mismatch
-            raise CorruptWeightsError(f"download of {self.url} failed its sha256 check: {err}") from err
-        except OSError as err:  # URLError, HTTPError, connection resets
-            raise WeightsUnavailableError(f"download of {self.url} failed: {err}") from err
+        # Every read has a deadline, and the digest is checked before the file is moved into
+        # place, so a bad download never lands in the cache.
+        download_verified(self.url, path, sha256=self.sha256)
 
 
 @lru_cache(maxsize=16)

@@ -7,18 +7,31 @@ hub; ``"pretrained"`` goes through transformers' own loading and cache (``HF_HOM
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Mapping
 
 import torch
 import transformers
 
-from ..errors import WeightsUnavailableError
+from ..errors import CorruptWeightsError, RemoteCodeError, WeightsUnavailableError, one_line
 from ..materialize import build_from_state_dict, build_random, construct_on_meta, count_parameters
-from ..weights import WeightsSource, network_available, package_folder, read_state_dict
+from ..validation import check_int
+from ..weights import (
+    WeightsSource,
+    check_sha256,
+    network_available,
+    offline_switch_on,
+    package_folder,
+    read_state_dict,
+)
+
+# Weights file names transformers reads, in its order of preference.
+WEIGHTS_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 # Files worth fetching for a model: weights, configs, tokenizer and processor files.
 PREFETCH_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"]
@@ -31,7 +44,121 @@ def hub_host() -> str:
 def hub_offline() -> bool:
     """Hugging Face's own switch, ours, or no answer from the hub within seconds."""
     flag = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-    return flag or not network_available(hub_host())
+    if flag or offline_switch_on():
+        return True
+    try:
+        return not network_available(hub_host())
+    except ValueError as err:
+        raise ValueError(f"environment variable HF_ENDPOINT={hub_host()!r}: {err}") from None
+
+
+#: huggingface_hub's own request timeouts while we call it (its defaults are 10 s each), so a hub
+#: that goes silent after the probe fails a load within seconds. A user's HF_HUB_*_TIMEOUT wins.
+HUB_TIMEOUT_S = 2
+#: its once-a-day fetch of a telemetry registry (agent detection) on the first request of a process
+_REGISTRY_TIMEOUT_S = 1
+_settings_lock = threading.Lock()
+_settings_depth = {"all": 0, "offline": 0}
+_saved_settings: dict[str, Any] = {}
+
+
+# huggingface_hub's module settings that make a silent hub cost minutes: after a timed-out metadata
+# request, hf_hub_download retries with a 60 s timeout and five backoff sleeps (1-8 s), and
+# transformers then asks for each other weights file name in turn.
+_NO_RETRY = {"_DEFAULT_RETRY_ON_EXCEPTIONS": (), "_DEFAULT_RETRY_ON_STATUS_CODES": ()}
+
+
+def _trip_on_network_errors(get_metadata: Any) -> Any:
+    """``get_hf_file_metadata`` that turns huggingface_hub's offline mode on (for the rest of our
+    call) after a request times out or fails at the network level: the next file does not wait."""
+    from huggingface_hub import constants
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return get_metadata(*args, **kwargs)
+        except Exception as err:
+            if _is_network_error(err):
+                constants.HF_HUB_OFFLINE = True  # restored when the outermost call ends
+            raise
+
+    return guarded
+
+
+def _is_network_error(err: BaseException) -> bool:
+    names = {cls.__name__ for cls in type(err).__mro__}
+    return bool(names & {"TimeoutException", "NetworkError", "ConnectError", "ReadTimeout", "ConnectTimeout",
+                         "Timeout", "ConnectionError", "TimeoutError"})
+
+
+@contextlib.contextmanager
+def hub_settings(*, offline: bool) -> Iterator[None]:
+    """huggingface_hub's own switches for the duration of one of our calls, so that a hub that goes
+    silent fails the call within ``HUB_TIMEOUT_S`` (plus the probe) instead of minutes:
+
+    - its request timeouts (``HF_HUB_ETAG_TIMEOUT``, ``HF_HUB_DOWNLOAD_TIMEOUT``, and the timeout
+      of its retry) capped at ``HUB_TIMEOUT_S``, unless the user set those variables;
+    - no retry of a failed metadata request, and after one request times out, its offline mode on
+      for the rest of the call (a cached file is still read);
+    - with ``offline``, its offline mode (``HF_HUB_OFFLINE``) on, so neither it nor transformers
+      sends a request, not even through a proxy.
+
+    These are module settings of huggingface_hub (some private, each set only if present), read at
+    call time. They are set while at least one of our calls runs (counted, so threads nest) and
+    restored after the last one; another thread's hub calls in that window see them too. No
+    environment variable is touched.
+    """
+    from huggingface_hub import constants, file_download
+
+    try:
+        from huggingface_hub.utils import _detect_agent
+    except ImportError:  # older huggingface_hub: no registry fetch
+        _detect_agent = None
+    with _settings_lock:
+        if _settings_depth["all"] == 0:
+            _saved_settings.clear()
+            _saved_settings.update(
+                etag=constants.HF_HUB_ETAG_TIMEOUT,
+                download=constants.HF_HUB_DOWNLOAD_TIMEOUT,
+                offline=constants.HF_HUB_OFFLINE,
+                module={name: getattr(file_download, name) for name in
+                        ("_ETAG_RETRY_TIMEOUT", "get_hf_file_metadata", *_NO_RETRY) if hasattr(file_download, name)},
+                agent=getattr(_detect_agent, "_REGISTRY_FETCH_TIMEOUT", None),
+            )
+            if _saved_settings["agent"] is not None:
+                _detect_agent._REGISTRY_FETCH_TIMEOUT = min(_saved_settings["agent"], _REGISTRY_TIMEOUT_S)
+            saved = _saved_settings["module"]
+            if "HF_HUB_ETAG_TIMEOUT" not in os.environ:
+                constants.HF_HUB_ETAG_TIMEOUT = min(constants.HF_HUB_ETAG_TIMEOUT, HUB_TIMEOUT_S)
+                if "_ETAG_RETRY_TIMEOUT" in saved:  # its retry after a timed-out request (60 s)
+                    file_download._ETAG_RETRY_TIMEOUT = min(saved["_ETAG_RETRY_TIMEOUT"], HUB_TIMEOUT_S)
+            if "HF_HUB_DOWNLOAD_TIMEOUT" not in os.environ:
+                constants.HF_HUB_DOWNLOAD_TIMEOUT = min(constants.HF_HUB_DOWNLOAD_TIMEOUT, HUB_TIMEOUT_S)
+            for name, value in _NO_RETRY.items():
+                if name in saved:
+                    setattr(file_download, name, value)
+            if "get_hf_file_metadata" in saved:
+                file_download.get_hf_file_metadata = _trip_on_network_errors(saved["get_hf_file_metadata"])
+        _settings_depth["all"] += 1
+        if offline:
+            _settings_depth["offline"] += 1
+            constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        with _settings_lock:
+            _settings_depth["all"] -= 1
+            if offline:
+                _settings_depth["offline"] -= 1
+                if _settings_depth["offline"] == 0:
+                    constants.HF_HUB_OFFLINE = _saved_settings["offline"]
+            if _settings_depth["all"] == 0:
+                constants.HF_HUB_ETAG_TIMEOUT = _saved_settings["etag"]
+                constants.HF_HUB_DOWNLOAD_TIMEOUT = _saved_settings["download"]
+                constants.HF_HUB_OFFLINE = _saved_settings["offline"]
+                for name, value in _saved_settings["module"].items():
+                    setattr(file_download, name, value)
+                if _saved_settings["agent"] is not None:
+                    _detect_agent._REGISTRY_FETCH_TIMEOUT = _saved_settings["agent"]
 
 
 def hub_file(repo_id: str, filename: str, revision: str | None, *, offline: bool) -> str:
@@ -39,9 +166,10 @@ def hub_file(repo_id: str, filename: str, revision: str | None, *, offline: bool
     import huggingface_hub
 
     try:
-        return huggingface_hub.hf_hub_download(
-            repo_id, filename, revision=revision, local_files_only=offline
-        )
+        with hub_settings(offline=offline):
+            return huggingface_hub.hf_hub_download(
+                repo_id, filename, revision=revision, local_files_only=offline
+            )
     except Exception as err:  # hub errors are OSError, ValueError or HTTP errors by version
         raise WeightsUnavailableError(
             f"{repo_id}/{filename}@{revision or 'main'} is not {'cached' if offline else 'reachable'}: "
@@ -117,6 +245,7 @@ class HuggingFaceSource(WeightsSource):
         model_class: str,
         layers_key: str = "num_hidden_layers",
         mirrors: tuple[str, ...] | list[str] = (),
+        mirror_sha256: Mapping[str, str] | None = None,
     ) -> None:
         self.hub_id = hub_id
         self.revision = revision
@@ -124,6 +253,10 @@ class HuggingFaceSource(WeightsSource):
         self.model_class = model_class
         self.layers_key = layers_key
         self.mirrors = tuple(mirrors)
+        #: file name -> sha256 of every file a mirror folder must hold, checked before it is read
+        self.mirror_sha256 = dict(mirror_sha256 or {})
+        #: set by ``load_pretrained`` when the weights came from a mirror: "<distribution> <version>"
+        self.provenance: str | None = None
 
     @property
     def host(self) -> str:  # type: ignore[override]
@@ -155,14 +288,17 @@ class HuggingFaceSource(WeightsSource):
         """The shipped architecture config, optionally cut to ``num_layers``; builds nothing."""
         with open(self.config_file) as f:
             data = json.load(f)
+        return self._config_from(data, num_layers=num_layers, overrides=overrides, where=str(self.config_file))
+
+    def _config_from(self, data: dict[str, Any], *, num_layers: Any, overrides: dict[str, Any], where: str) -> Any:
+        """A config object from ``data`` after the load options are checked: ``num_layers`` an
+        integer (TypeError otherwise) in ``1..`` the depth ``data`` has, every other keyword a
+        field of the config (a misspelt ``num_layer=2`` would otherwise build the full model)."""
+        data = dict(data)
         if num_layers is not None:
-            full = data[self.layers_key]
-            if isinstance(num_layers, bool) or not isinstance(num_layers, int) or not 1 <= num_layers <= full:
-                raise ValueError(f"num_layers must be an int in 1..{full}, got {num_layers!r}")
-            data[self.layers_key] = num_layers
+            full = data.get(self.layers_key)
+            data[self.layers_key] = check_int(f"num_layers (of {where})", num_layers, minimum=1, maximum=full)
         if overrides:
-            # A misspelt keyword (num_layer=2) would otherwise pass silently into the config and
-            # build the full model.
             known = set(data) | set(transformers.AutoConfig.for_model(data["model_type"]).to_dict())
             unknown = sorted(set(overrides) - known)
             if unknown:
@@ -171,7 +307,71 @@ class HuggingFaceSource(WeightsSource):
                     f"(num_layers) nor a field of its {data['model_type']} config"
                 )
         data.update(overrides)
+        data.pop("auto_map", None)  # refused by check_folder_config before it gets here
         return transformers.AutoConfig.for_model(**data)
+
+    def read_folder_config(self, folder: Path) -> dict[str, Any]:
+        """``folder``'s config.json as a dict, checked against this variant (see
+        :meth:`check_folder_config`); a missing, unreadable or foreign one is a typed error."""
+        path = Path(folder) / "config.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{str(folder)!r} has no config.json; expected a save_pretrained folder")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise CorruptWeightsError(f"cannot read {str(path)!r} as JSON: {one_line(err)}") from err
+        if not isinstance(data, dict):
+            raise CorruptWeightsError(f"{str(path)!r} holds {type(data).__name__}, not a config object")
+        return data
+
+    def check_folder_config(self, data: dict[str, Any], *, where: str, overridden: set[str]) -> None:
+        """Refuse a config that asks to run its own code, or that is not this variant's architecture.
+
+        Compared with the shipped config: ``model_type``; for a task head, that ``architectures``
+        names the variant's class (a BertModel folder has no QA head); and every integer field
+        (sizes, depths, counts, and the number of labels), except those in ``overridden``.
+        The error names each differing field with both values.
+        """
+        if "auto_map" in data:
+            raise RemoteCodeError(
+                f"{where} declares auto_map {sorted(data['auto_map'])}: it asks to run Python code shipped "
+                "with the weights, which this package never does (trust_remote_code=False); use a folder "
+                "saved from the transformers class itself"
+            )
+        with open(self.config_file) as f:
+            shipped = json.load(f)
+        if data.get("model_type") != shipped.get("model_type"):
+            raise CorruptWeightsError(
+                f"{where} holds a {data.get('model_type')!r} model, not {shipped.get('model_type')!r} "
+                f"({self.describe()}); pass a folder of this variant's architecture"
+            )
+        architectures = data.get("architectures") or []
+        if "For" in self.model_class and architectures and self.model_class not in architectures:
+            raise CorruptWeightsError(
+                f"{where} holds {', '.join(map(str, architectures))} weights, but this variant is "
+                f"{self.model_class}: its task head would be random; pass a folder saved from {self.model_class}"
+            )
+        try:
+            theirs = transformers.AutoConfig.for_model(**{k: v for k, v in data.items() if k != "auto_map"}).to_dict()
+        except Exception as err:  # noqa: BLE001 - transformers raises many types for a bad config
+            raise CorruptWeightsError(
+                f"{where} is not a valid {data.get('model_type')} config: {one_line(err)}"
+            ) from err
+        ours = transformers.AutoConfig.for_model(**shipped).to_dict()
+        differing = []
+        for key, value in ours.items():
+            if key in overridden or key.endswith("token_id") or not _structural(value):
+                continue
+            if theirs.get(key) != value:
+                differing.append(f"{key} {theirs.get(key)!r} (variant: {value!r})")
+        if "For" in self.model_class and "id2label" in shipped and "id2label" not in overridden:
+            if len(theirs.get("id2label") or {}) != len(shipped["id2label"]):
+                differing.append(f"labels {len(theirs.get('id2label') or {})} (variant: {len(shipped['id2label'])})")
+        if differing:
+            raise CorruptWeightsError(
+                f"{where} is not the architecture of {self.describe()}: {'; '.join(differing)}. Pass "
+                "num_layers= or config keywords to change those fields on purpose, or use the variant it holds"
+            )
 
     def _model_cls(self) -> Any:
         return getattr(transformers, self.model_class)
@@ -194,11 +394,7 @@ class HuggingFaceSource(WeightsSource):
     def estimate_bytes(self, *, dtype: Any, path: Path | None = None, num_layers: int | None = None, **kwargs: Any) -> int | None:
         """Parameters of the (cut) architecture, counted on the meta device, times the dtype size."""
         if path is not None and path.is_dir():
-            if not (path / "config.json").is_file():
-                return None  # load_path raises the clear error
-            config = transformers.AutoConfig.from_pretrained(str(path))
-            if num_layers is not None:
-                setattr(config, self.layers_key, num_layers)
+            config = self._checked_folder_config(path, num_layers=num_layers, overrides=kwargs)
         else:
             config = self.load_config(num_layers=num_layers, **kwargs)
         model = construct_on_meta(self._constructor(config))
@@ -206,51 +402,95 @@ class HuggingFaceSource(WeightsSource):
 
     # ---- weights -------------------------------------------------------------------------------
 
+    def _checked_folder_config(self, folder: Path, *, num_layers: Any, overrides: dict[str, Any]) -> Any:
+        """The config object of a local or cached folder, after checking it against the variant."""
+        data = self.read_folder_config(folder)
+        overridden = set(overrides) | ({self.layers_key} if num_layers is not None else set())
+        self.check_folder_config(data, where=repr(str(folder)), overridden=overridden)
+        return self._config_from(data, num_layers=num_layers, overrides=overrides, where=str(folder))
+
     def load_pretrained(self, *, dtype: Any, offline: bool, num_layers: int | None = None, **kwargs: Any) -> Any:
-        options: dict[str, Any] = {}
-        if num_layers is not None or kwargs:
-            # The shipped config is the published one; cutting it keeps the pretrained first layers.
-            options["config"] = self.load_config(num_layers=num_layers, **kwargs)
+        # The shipped config is the published one; cutting it keeps the pretrained first layers.
+        config = self.load_config(num_layers=num_layers, **kwargs)
+        self.provenance = None
         mirrors = self.mirror_folders()
+        cached = self._hub_cached("config.json")
+        if cached is not None:  # the cache is checked like any folder before its weights are read
+            overridden = set(kwargs) | ({self.layers_key} if num_layers is not None else set())
+            self.check_folder_config(self.read_folder_config(Path(cached).parent), where=repr(cached),
+                                     overridden=overridden)
+        # A pinned revision in the cache is final: read it without asking the hub. With a mirror
+        # installed, a cache miss goes to the mirror rather than the network.
+        cached_weights = cached is not None and any(self._hub_cached(name) for name in WEIGHTS_FILES)
         try:
-            # With a mirror installed, a cache miss goes to the mirror rather than the network.
             return self._from_pretrained(
-                self.hub_id, dtype=dtype, revision=self.revision, local_files_only=offline or bool(mirrors), **options
+                self.hub_id, dtype=dtype, config=config, revision=self.revision,
+                local_files_only=offline or bool(mirrors) or cached_weights,
             )
         except WeightsUnavailableError:
             if not mirrors:
                 raise
-        return self._from_pretrained(str(mirrors[0]), dtype=dtype, local_files_only=True, **options)
+        folder = mirrors[0]
+        self.check_mirror(folder)
+        self._checked_folder_config(folder, num_layers=num_layers, overrides=kwargs)
+        model = self._from_pretrained(str(folder), dtype=dtype, config=config, local_files_only=True)
+        self.provenance = _distribution_of(self.mirrors[0])
+        return model
+
+    def check_mirror(self, folder: Path) -> None:
+        """Every file the table pins for the mirror exists in ``folder`` with that sha256."""
+        for name, digest in sorted(self.mirror_sha256.items()):
+            path = Path(folder) / name
+            if not path.is_file():
+                raise CorruptWeightsError(f"mirror {folder} lacks {name}, which the variant table pins")
+            check_sha256(path, digest, what=f"the {name} the variant table pins for {self.describe()}")
+
+    def _hub_cached(self, filename: str) -> str | None:
+        import huggingface_hub
+
+        found = huggingface_hub.try_to_load_from_cache(self.hub_id, filename, revision=self.revision)
+        return found if isinstance(found, str) else None
 
     def _from_pretrained(self, where: str, *, dtype: Any, **options: Any) -> Any:
+        local = Path(where).is_dir()
         try:
-            model = self._model_cls().from_pretrained(
-                where, dtype=dtype or torch.float32, low_cpu_mem_usage=True, **options
-            )
+            with hub_settings(offline=options.get("local_files_only", False) or offline_switch_on()):
+                model = self._model_cls().from_pretrained(
+                    where, dtype=dtype or torch.float32, low_cpu_mem_usage=True, trust_remote_code=False, **options
+                )
             return cast_buffers_(model, dtype)
-        except OSError as err:  # missing from the cache, unreachable, gated: all OSError
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise WeightsUnavailableError(first_line) from err
+        except (CorruptWeightsError, RemoteCodeError, WeightsUnavailableError, TypeError):
+            raise
+        except Exception as err:  # noqa: BLE001 - OSError, SafetensorError, UnpicklingError, HTTP errors
+            present = [
+                str(Path(where) / name) if local else self._hub_cached(name)
+                for name in WEIGHTS_FILES
+                if (Path(where) / name).is_file() or (not local and self._hub_cached(name))
+            ]
+            if present:  # the weights are here but cannot be read: say which file, and what to do
+                raise CorruptWeightsError(
+                    f"cannot load {present[0]}: {one_line(err)}. It is corrupt or truncated: delete it and "
+                    f"fetch it again ({self.remedy() if not local else 'save or export the folder again'})"
+                ) from err
+            if local:
+                raise CorruptWeightsError(
+                    f"{where!r} has a config.json but no weights file ({', '.join(WEIGHTS_FILES)}): {one_line(err)}"
+                ) from err
+            raise WeightsUnavailableError(one_line(err)) from err
 
     def load_path(self, path: Path, *, dtype: Any, num_layers: int | None = None, **kwargs: Any) -> Any:
-        """A ``save_pretrained`` folder, or a state-dict file for the shipped architecture."""
+        """A ``save_pretrained`` folder (checked against the variant), or a state-dict file for
+        the shipped architecture."""
         if path.is_dir():
-            if not (path / "config.json").is_file():
-                raise FileNotFoundError(f"{str(path)!r} has no config.json; expected a save_pretrained folder")
-            options: dict[str, Any] = {"local_files_only": True}
-            if num_layers is not None:
-                config = transformers.AutoConfig.from_pretrained(str(path))
-                setattr(config, self.layers_key, num_layers)
-                options["config"] = config
-            model = self._model_cls().from_pretrained(str(path), dtype=dtype or torch.float32, **options)
-            return cast_buffers_(model, dtype)
+            config = self._checked_folder_config(path, num_layers=num_layers, overrides=kwargs)
+            return self._from_pretrained(str(path), dtype=dtype, config=config, local_files_only=True)
         config = self.load_config(num_layers=num_layers, **kwargs)
         return build_from_state_dict(
             self._constructor(config), read_state_dict(path), dtype=dtype, origin=str(path)
         )
 
     def is_cached(self) -> bool:
-        weights = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+        weights = WEIGHTS_FILES
         if any((folder / "config.json").is_file() and any((folder / w).is_file() for w in weights)
                for folder in self.mirror_folders()):
             return True
@@ -261,17 +501,41 @@ class HuggingFaceSource(WeightsSource):
     def prefetch(self) -> None:
         import huggingface_hub
 
-        huggingface_hub.snapshot_download(
-            self.hub_id, revision=self.revision, allow_patterns=PREFETCH_PATTERNS
-        )
+        with hub_settings(offline=False):
+            huggingface_hub.snapshot_download(
+                self.hub_id, revision=self.revision, allow_patterns=PREFETCH_PATTERNS
+            )
 
     # ---- preprocessing -------------------------------------------------------------------------
 
     def load_image_processor(self) -> Any:
         """The model's own image processor; raises WeightsUnavailableError when it cannot be had."""
+        offline = hub_offline()
         try:
-            return transformers.AutoImageProcessor.from_pretrained(
-                self.hub_id, revision=self.revision, local_files_only=hub_offline()
-            )
+            with hub_settings(offline=offline):
+                return transformers.AutoImageProcessor.from_pretrained(
+                    self.hub_id, revision=self.revision, local_files_only=offline, trust_remote_code=False
+                )
         except OSError as err:
             raise WeightsUnavailableError(f"image processor of {self.describe()}: {type(err).__name__}") from err
+
+
+def _structural(value: Any) -> bool:
+    """Integer fields and lists of them: the sizes, depths and counts that shape the weights."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, list) and bool(value) and all(_structural(v) and isinstance(v, int) for v in value)
+
+
+def _distribution_of(spec: str) -> str:
+    """``"<distribution> <version>"`` of the installed package that ``spec`` (``pkg/folder``) names."""
+    import importlib.metadata
+
+    package = spec.split("/", 1)[0]
+    names = importlib.metadata.packages_distributions().get(package) or [package]
+    try:
+        return f"{names[0]} {importlib.metadata.version(names[0])}"
+    except importlib.metadata.PackageNotFoundError:
+        return package

@@ -7,6 +7,7 @@ from typing import Any
 import timm
 import torch
 
+from ..errors import CorruptWeightsError, one_line
 from ..materialize import construct_on_meta, materialize_
 from .constructed import ConstructedSource
 from .huggingface import hub_file, hub_host, hub_offline, is_hub_cached
@@ -56,7 +57,13 @@ class TimmSource(ConstructedSource):
         model = materialize_(construct_on_meta(self.construct, buffers_on_meta=False), dtype)
         # timm's own loader: applies the architecture's checkpoint filter and class-count adaptation.
         cfg = dict(self.pretrained_cfg, file=path, hf_hub_id=None, url=None)
-        timm.models.load_pretrained(model, pretrained_cfg=cfg)
+        try:
+            timm.models.load_pretrained(model, pretrained_cfg=cfg)
+        except Exception as err:  # noqa: BLE001 - SafetensorError, RuntimeError (shapes), OSError
+            raise CorruptWeightsError(
+                f"cannot load {path}: {one_line(err)}. It is corrupt or another model's: delete it and "
+                f"{self.remedy()}"
+            ) from err
         return model
 
     def is_cached(self) -> bool:

@@ -121,8 +121,12 @@ class CausalLMLoader(ForgeModel):
         """
         from ..generation import cut_at_eos, greedy_generate
 
+        from ..validation import check_outputs
+
         if (model is None) != (inputs is None):
             raise TypeError("decode_output needs both model= and inputs= to generate, or neither")
+        if model is None:
+            check_outputs(outputs)
         if model is not None:
             steps = self._variant_config.max_new_tokens if max_new_tokens is None else max_new_tokens
             new = greedy_generate(model, inputs, steps)

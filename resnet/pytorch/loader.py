@@ -36,6 +36,14 @@ def _torchvision(builder: str, tag: str, params: int, size: int = 224, **kw: Any
     )
 
 
+# Full sha256 of torchvision's checkpoint files, checked before a cached file is used. torchvision
+# publishes only the first 8 hex digits (in the file name); these full digests come from public
+# records of those files and match the published prefixes. Rows without one are checked against
+# the prefix, computed from the file's content (see sources/torchvision.py).
+_RESNET18_V1_SHA256 = "f37072fd47e89c5e827621c5baffa7500819f7896bbacec160b1a16c560e07ec"
+_RESNET50_V2_SHA256 = "11ad3fa62ca79e40addfd354a8ec4b7c75143b3038b8d2a807fbc68deab379ca"
+
+
 class ModelLoader(ForgeModel):
     _VARIANTS = {
         ModelVariant.RESNET_50_HF: ModelConfig(
@@ -49,9 +57,13 @@ class ModelLoader(ForgeModel):
             num_params=25_557_032,
             input_size=(3, 224, 224),
         ),
-        ModelVariant.RESNET_18: _torchvision("resnet18", "IMAGENET1K_V1", 11_689_512),
+        ModelVariant.RESNET_18: _torchvision(
+            "resnet18", "IMAGENET1K_V1", 11_689_512, weights_sha256=_RESNET18_V1_SHA256
+        ),
         ModelVariant.RESNET_34: _torchvision("resnet34", "IMAGENET1K_V1", 21_797_672),
-        ModelVariant.RESNET_50: _torchvision("resnet50", "IMAGENET1K_V2", 25_557_032, group=ModelGroup.PRIORITY),
+        ModelVariant.RESNET_50: _torchvision(
+            "resnet50", "IMAGENET1K_V2", 25_557_032, group=ModelGroup.PRIORITY, weights_sha256=_RESNET50_V2_SHA256
+        ),
         ModelVariant.RESNET_101: _torchvision("resnet101", "IMAGENET1K_V2", 44_549_160),
         ModelVariant.RESNET_152: _torchvision("resnet152", "IMAGENET1K_V2", 60_192_808),
         ModelVariant.RESNET_50_TIMM: ModelConfig(
@@ -64,7 +76,9 @@ class ModelLoader(ForgeModel):
             input_size=(3, 224, 224),
         ),
         # Same network as resnet50, fed 448x448: the high-resolution case for compilers.
-        ModelVariant.RESNET_50_HIGHRES: _torchvision("resnet50", "IMAGENET1K_V2", 25_557_032, size=448),
+        ModelVariant.RESNET_50_HIGHRES: _torchvision(
+            "resnet50", "IMAGENET1K_V2", 25_557_032, size=448, weights_sha256=_RESNET50_V2_SHA256
+        ),
     }
     DEFAULT_VARIANT = ModelVariant.RESNET_50_HF
 
@@ -98,8 +112,9 @@ class ModelLoader(ForgeModel):
         """Per image, the ``top_k`` ImageNet labels with their probabilities."""
         from ...decode import topk_classes
         from ...labels import imagenet_categories
+        from ...validation import check_outputs
 
-        return topk_classes(self.unpack_forward_output(outputs), imagenet_categories(), top_k)
+        return topk_classes(self.unpack_forward_output(check_outputs(outputs)), imagenet_categories(), top_k)
 
     # ---- upstream's per-loader names (tt-forge-fe's ResNet tests call them) ----------------------
 
