@@ -41,6 +41,7 @@ def _torchvision(builder: str, tag: str, params: int, size: int = 224, **kw: Any
 # records of those files and match the published prefixes. Rows without one are checked against
 # the prefix, computed from the file's content (see sources/torchvision.py).
 _RESNET18_V1_SHA256 = "f37072fd47e89c5e827621c5baffa7500819f7896bbacec160b1a16c560e07ec"
+_RESNET34_V1_SHA256 = "b627a593bcbe140c234610266fe4f8ae95ea42fc881d091c9b6052e6b1d0590f"
 _RESNET50_V2_SHA256 = "11ad3fa62ca79e40addfd354a8ec4b7c75143b3038b8d2a807fbc68deab379ca"
 
 
@@ -60,7 +61,9 @@ class ModelLoader(ForgeModel):
         ModelVariant.RESNET_18: _torchvision(
             "resnet18", "IMAGENET1K_V1", 11_689_512, weights_sha256=_RESNET18_V1_SHA256
         ),
-        ModelVariant.RESNET_34: _torchvision("resnet34", "IMAGENET1K_V1", 21_797_672),
+        ModelVariant.RESNET_34: _torchvision(
+            "resnet34", "IMAGENET1K_V1", 21_797_672, weights_sha256=_RESNET34_V1_SHA256
+        ),
         ModelVariant.RESNET_50: _torchvision(
             "resnet50", "IMAGENET1K_V2", 25_557_032, group=ModelGroup.PRIORITY, weights_sha256=_RESNET50_V2_SHA256
         ),
