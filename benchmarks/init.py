@@ -17,16 +17,14 @@ import subprocess
 import sys
 import textwrap
 
+from rss import PRELUDE
+
 CHILD = textwrap.dedent(
     """
     import json, sys, time, torch
     torch.set_num_threads({threads})
     from tt_forge_models import get_loader
-
-    def status(key):
-        for line in open("/proc/self/status"):
-            if line.startswith(key):
-                return int(line.split()[1]) * 1024
+    {prelude}
 
     loader = get_loader({model!r})({variant!r})
     dtype = getattr(torch, {dtype!r})
@@ -42,7 +40,7 @@ CHILD = textwrap.dedent(
         build = lambda: source.construct().to(dtype)
     import gc; gc.collect()
     before = status("VmRSS:")
-    open("/proc/self/clear_refs", "w").write("5")
+    reset_peak()
     start, cpu_start = time.perf_counter(), time.process_time()
     obj = build()
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
@@ -54,7 +52,7 @@ CHILD = textwrap.dedent(
 
 
 def measure(model: str, variant: str, dtype: str, mode: str, threads: int) -> dict:
-    code = CHILD.format(model=model, variant=variant, dtype=dtype, mode=mode, threads=threads)
+    code = CHILD.format(model=model, variant=variant, dtype=dtype, mode=mode, threads=threads, prelude=PRELUDE)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+
+from rss import PRELUDE
 from pathlib import Path
 
 DEFAULT_CASES = ["resnet:resnet152", "bert:large_squad2", "llama:llama_3_2_1b"]
@@ -48,11 +50,7 @@ CHILD = textwrap.dedent(
     import gc, json, time, torch
     torch.set_num_threads({threads})
     from tt_forge_models import get_loader
-
-    def status(key):
-        for line in open("/proc/self/status"):
-            if line.startswith(key):
-                return int(line.split()[1]) * 1024
+    {prelude}
 
     loader = get_loader({model!r})({variant!r})
     dtype = getattr(torch, {dtype!r})
@@ -72,7 +70,7 @@ CHILD = textwrap.dedent(
             return loader.load_model(weights=where, dtype_override=dtype)
     gc.collect()
     before = status("VmRSS:")
-    open("/proc/self/clear_refs", "w").write("5")
+    reset_peak()
     start = time.perf_counter()
     model = load()
     total = sum(float(t.float().sum()) for t in model.state_dict().values() if t.is_floating_point())
@@ -93,7 +91,8 @@ def _run(code: str) -> str:
 
 
 def measure(model: str, variant: str, dtype: str, mode: str, where: str, threads: int) -> dict:
-    code = CHILD.format(model=model, variant=variant, dtype=dtype, mode=mode, where=where, threads=threads)
+    code = CHILD.format(model=model, variant=variant, dtype=dtype, mode=mode, where=where, threads=threads,
+                        prelude=PRELUDE)
     return json.loads(_run(code).strip().splitlines()[-1])
 
 

@@ -467,17 +467,26 @@ def test_broken_hf_folders_are_corrupt_weights(tmp_path):
         loader.load_model(weights=bad_json)
 
 
+_GARBAGE_SAFETENSORS = b"\x08\x00\x00\x00\x00\x00\x00\x00garbage!" * 10
+
+
+def _plant_hub_snapshot(tmp_path, monkeypatch, repo_id: str, revision: str, files: dict) -> None:
+    """A Hugging Face cache under tmp_path holding ``files`` at ``revision``, made the hub cache."""
+    repo = tmp_path / "hub" / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    for name, data in files.items():
+        (snapshot / name).write_bytes(data)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+
+
 def test_garbage_safetensors_in_the_hf_cache_names_the_file(tmp_path, monkeypatch):
     row = ResNet._VARIANTS[ResNet._resolve_variant("resnet_50_hf")]
-    repo = tmp_path / "hub" / ("models--" + row.pretrained_model_name.replace("/", "--"))
-    snapshot = repo / "snapshots" / row.revision
-    snapshot.mkdir(parents=True)
     shipped = PACKAGE / "resnet" / "pytorch" / row.config_file
-    (snapshot / "config.json").write_bytes(shipped.read_bytes())
-    (snapshot / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00garbage!" * 10)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(row.revision)
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    _plant_hub_snapshot(tmp_path, monkeypatch, row.pretrained_model_name, row.revision,
+                        {"config.json": shipped.read_bytes(), "model.safetensors": _GARBAGE_SAFETENSORS})
     with pytest.raises(CorruptWeightsError) as err:
         ResNet("resnet_50_hf").load_model(weights="pretrained")
     assert "model.safetensors" in str(err.value) and "delete it" in str(err.value)
@@ -705,13 +714,8 @@ def test_errno_of_a_symlink_loop_is_what_the_check_relies_on(tmp_path):
 
 def test_garbage_timm_weights_in_the_hf_cache_name_the_file(tmp_path, monkeypatch):
     row = ResNet._VARIANTS[ResNet._resolve_variant("resnet50_timm")]
-    repo = tmp_path / "hub" / "models--timm--resnet50.a1_in1k"
-    snapshot = repo / "snapshots" / row.revision
-    snapshot.mkdir(parents=True)
-    (snapshot / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00garbage!" * 10)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(row.revision)
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    _plant_hub_snapshot(tmp_path, monkeypatch, "timm/resnet50.a1_in1k", row.revision,
+                        {"model.safetensors": _GARBAGE_SAFETENSORS})
     with pytest.raises(CorruptWeightsError) as err:
         ResNet("resnet50_timm").load_model(weights="pretrained")
     assert "model.safetensors" in str(err.value) and "delete it" in str(err.value)
