@@ -101,8 +101,11 @@ def check_variant(loader: Any, variant: Any) -> Any:
             f"variant must be a {loader.__module__.rsplit('.', 1)[0]}.ModelVariant or its string "
             f"value, got {type(variant).__name__} {variant!r}; valid: {valid}"
         )
-    own = {type(v) for v in loader._VARIANTS}
-    if isinstance(variant, enum.Enum) and type(variant) not in own and _is_loader_enum(type(variant)):
+    # By name, not identity: a loader module imported twice (tt-xla loads each file again under a
+    # key of its own) has two copies of one ModelVariant, and either copy names its variants.
+    own = {(type(v).__module__, type(v).__qualname__) for v in loader._VARIANTS}
+    kind = (type(variant).__module__, type(variant).__qualname__)
+    if isinstance(variant, enum.Enum) and kind not in own and _is_loader_enum(type(variant)):
         raise ValueError(
             f"variant {variant!r} is a member of {type(variant).__module__}.{type(variant).__qualname__}, "
             f"another loader's variant enum, not of {loader._model_label()}; valid: {valid}"

@@ -84,6 +84,20 @@ def test_discovery_under_the_dashed_module_key_finds_every_variant():
             assert isinstance(report[key], str) and report[key], (test_id, key)
 
 
+def test_a_second_import_of_a_loader_takes_the_first_imports_variants():
+    """tt-xla's import makes a second copy of each loader module; either copy's ModelVariant
+    names the same variants (what names a variant is its loader, not the module object)."""
+    from tt_forge_models.bert.pytorch import ModelVariant
+
+    variant, cls = REGULAR["bert/pytorch-base_sst2"]
+    assert type(variant) is not ModelVariant  # the dashed copy's own enum
+    assert cls(ModelVariant.BASE_SST2).variant == variant
+    from tt_forge_models.llama.pytorch import ModelVariant as LlamaVariant
+
+    with pytest.raises(ValueError, match="another loader's variant enum"):
+        cls(LlamaVariant.LLAMA_3_2_1B)
+
+
 def _feed(model, inputs):
     """TorchModelTester._get_forward_method_args/_kwargs."""
     if isinstance(inputs, torch.Tensor):
