@@ -17,7 +17,6 @@ from .base import ForgeModel
 from .config import Framework, ModelConfig, ModelGroup, ModelInfo, ModelSource, ModelTask
 
 ROOT = Path(__file__).resolve().parent
-_SKIP = {"tests", "assets", "sources", "inputs", "docs", "benchmarks", "build", "dist"}
 
 
 @dataclass(frozen=True)
@@ -67,15 +66,15 @@ class VariantEntry:
 
 
 def loader_paths(root: Path = ROOT) -> list[Path]:
-    """Every ``<model...>/<framework>/loader.py`` under ``root``, sorted."""
+    """Every ``<model>/<framework>/loader.py`` under ``root``, ``<framework>`` a ``Framework``
+    value, sorted. Only that shape counts, so no folder needs skipping, and a checkout's ``.venv``
+    or ``.git`` is never walked."""
     found = []
-    for path in sorted(root.rglob("loader.py")):
-        rel = path.relative_to(root)
-        if len(rel.parts) >= 3 and not (_SKIP & set(rel.parts)) and not any(
-            part.startswith((".", "_")) for part in rel.parts[:-1]
-        ):
-            found.append(path)
-    return found
+    for framework in Framework:
+        for path in root.glob(f"*/{framework.value}/loader.py"):
+            if not path.parent.parent.name.startswith((".", "_")):
+                found.append(path)
+    return sorted(found)
 
 
 @lru_cache(maxsize=None)

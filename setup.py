@@ -3,6 +3,7 @@
 The package list is computed, so a new model folder is packaged without editing this file.
 """
 
+import os
 from pathlib import Path
 
 from setuptools import setup
@@ -14,9 +15,11 @@ SKIP = {"tests", "build", "dist", ".git", ".ci"}
 
 def packages():
     found = ["tt_forge_models"]
-    for init in sorted(ROOT.rglob("__init__.py")):
-        rel = init.parent.relative_to(ROOT)
-        if rel.parts and not (SKIP & set(rel.parts)) and not any(p.startswith(".") for p in rel.parts):
+    for folder, dirs, files in os.walk(ROOT):
+        # Prune in place: a checkout's .venv or .git is never walked.
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP)
+        rel = Path(folder).relative_to(ROOT)
+        if rel.parts and "__init__.py" in files:
             found.append(".".join(("tt_forge_models",) + rel.parts))
     return found
 

@@ -84,3 +84,16 @@ def test_cli_error_is_one_line():
                           capture_output=True, text=True)
     assert proc.returncode != 0
     assert proc.stderr.strip().count("\n") == 0 and "nope" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_only_model_framework_loader_paths_count(tmp_path):
+    """<model>/<framework value>/loader.py and nothing else: a checkout's .venv is never walked,
+    and no skip list is needed."""
+    from tt_forge_models.discovery import loader_paths
+
+    for rel in ("good/pytorch/loader.py", "other/jax/loader.py", ".venv/pkg/pytorch/loader.py",
+                "_private/pytorch/loader.py", "deep/er/pytorch/loader.py", "bad/notaframework/loader.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    found = [p.relative_to(tmp_path).as_posix() for p in loader_paths(tmp_path)]
+    assert found == ["good/pytorch/loader.py", "other/jax/loader.py"]

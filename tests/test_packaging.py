@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import REPO, run_python
 
-IGNORE = shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", "build", ".pytest_cache")
+# Dot folders (.git, a checkout's .venv) are not part of the package.
+IGNORE = shutil.ignore_patterns(".*", "__pycache__", "*.egg-info", "build", "dist")
 
 
 def _copy_tree(dest: Path) -> Path:

@@ -29,7 +29,9 @@ def discover(models_root: Path) -> list[tuple[str, object, type]]:
     from tt_forge_models.base import ForgePrefillModel  # after the walk's sys.path set-up, as tt-xla does
 
     entries = []
-    for root, _dirs, files in sorted(os.walk(models_root)):
+    for root, dirs, files in os.walk(models_root):
+        # A vendored submodule has no dot folders; a checkout's .git and .venv are skipped here.
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         if os.path.basename(root) != "pytorch" or "loader.py" not in files:
             continue
         module = import_loader_module(Path(root) / "loader.py", models_root)
