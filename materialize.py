@@ -214,16 +214,44 @@ def build_from_state_dict(
     dtype: torch.dtype | None,
     origin: str,
 ) -> nn.Module:
-    """Construct with parameters on meta, allocate them in ``dtype`` and copy ``state`` in.
+    """Construct with parameters on meta and make ``state``'s tensors the model's own.
 
-    No init pass and no fp32 model. Buffers are built for real by the constructor, so the
-    non-persistent ones a checkpoint does not hold (position ids, RoPE frequencies) are right.
+    No init pass, no fp32 model and no second copy: a tensor already in the target dtype becomes
+    the parameter as it is (a safetensors file's tensors are not copied again), another is cast
+    once. Buffers are built for real by the constructor, so the non-persistent ones a checkpoint
+    does not hold (position ids, RoPE frequencies) are right; the persistent ones come from
+    ``state``. Tied parameters stay tied.
     """
-    from .weights import assign_state_dict
+    from .weights import check_state_dict_keys
 
     model = construct_on_meta(construct, buffers_on_meta=False)
-    materialize_(model, dtype)
-    assign_state_dict(model, state, origin=origin)
+    check_state_dict_keys(model, state, origin=origin)
+    target = dtype or torch.get_default_dtype()
+    nbytes = sum(
+        p.numel() * (target.itemsize if p.is_floating_point() else p.element_size())
+        for p in _unique(model.parameters())
+    )
+    check_fits(nbytes, f"{type(model).__name__} in {target}")
+
+    def cast(tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.to(target) if tensor.is_floating_point() and tensor.dtype != target else tensor
+
+    names: dict[int, list[tuple[nn.Module, str, str]]] = {}  # parameter -> (module, attribute, key)
+    for prefix, module in model.named_modules():
+        for name, param in module._parameters.items():
+            if param is not None:
+                names.setdefault(id(param), []).append((module, name, f"{prefix}.{name}" if prefix else name))
+        for name, buffer in module._buffers.items():
+            if buffer is None:
+                continue
+            key = f"{prefix}.{name}" if prefix else name
+            module._buffers[name] = cast(state[key]) if key in state else cast(buffer)
+    for places in names.values():
+        key = next(k for _, _, k in places if k in state)  # a tied tensor is saved under one alias
+        old = places[0][0]._parameters[places[0][1]]
+        param = nn.Parameter(cast(state[key]), requires_grad=old.requires_grad)
+        for module, name, _ in places:
+            module._parameters[name] = param
     return model
 
 

@@ -370,8 +370,9 @@ def read_state_dict(path: Path) -> dict[str, "torch.Tensor"]:
     return state
 
 
-def assign_state_dict(model: "nn.Module", state: dict[str, "torch.Tensor"], *, origin: str) -> None:
-    """Copy ``state`` into ``model``'s existing tensors (cast to their dtype); all keys must match."""
+def check_state_dict_keys(model: "nn.Module", state: dict[str, "torch.Tensor"], *, origin: str) -> None:
+    """``state`` has every key of ``model``'s state dict (a tied tensor under any of its names), no
+    other, and each in the model's shape; else a CorruptWeightsError saying what differs."""
     expected = model.state_dict(keep_vars=True)
     # Tied tensors (shared embeddings) are saved once; a key is present if any alias of it is.
     aliases: dict[int, set[str]] = {}
@@ -388,7 +389,6 @@ def assign_state_dict(model: "nn.Module", state: dict[str, "torch.Tensor"], *, o
             if keys:
                 parts.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})")
         raise CorruptWeightsError(f"{origin} does not match {type(model).__name__}: {'; '.join(parts)}")
-    model.load_state_dict(state, strict=False)
 
 
 def save_safetensors(model: "nn.Module", path: Path) -> Path:

@@ -66,6 +66,8 @@ CHILD = textwrap.dedent(
                 skeleton.tie_weights()
             return skeleton
     else:
+        loader.load_model(device="meta", dtype_override=dtype)  # the same imports as the bare route, untimed
+
         def load():
             return loader.load_model(weights=where, dtype_override=dtype)
     gc.collect()

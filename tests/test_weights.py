@@ -31,6 +31,35 @@ def test_local_safetensors_round_trip(variant, tmp_path):
     assert all(p.dtype == torch.bfloat16 for p in bf16.parameters())
 
 
+def test_state_dict_tensors_become_the_parameters_without_a_copy(monkeypatch, tmp_path):
+    """A file's tensors in the target dtype are assigned onto the meta-built model as they are
+    (one copy of the weights in memory, not two); others are cast once; ties stay tied."""
+    import tt_forge_models.sources.constructed as constructed
+    from tt_forge_models.gpt2.pytorch import ModelLoader as GPT2
+
+    loader = ModelLoader(ModelVariant.RESNET_18)
+    state = {k: v.clone() for k, v in loader.load_model(weights="random", seed=3).state_dict().items()}
+    monkeypatch.setattr(constructed, "read_state_dict", lambda path: state)
+    file = tmp_path / "weights.safetensors"
+    file.write_bytes(b"read through the patched reader")
+    model = loader.load_model(weights=file)
+    assert model.conv1.weight.data_ptr() == state["conv1.weight"].data_ptr()
+    assert model.bn1.running_var.data_ptr() == state["bn1.running_var"].data_ptr()
+    bf16 = loader.load_model(weights=file, dtype_override=torch.bfloat16)
+    assert bf16.conv1.weight.dtype == torch.bfloat16 and torch.equal(bf16.fc.bias, state["fc.bias"].bfloat16())
+    assert bf16.bn1.num_batches_tracked.dtype == torch.long
+
+    gpt2 = GPT2()
+    tied = gpt2.load_model(weights="random", num_layers=1)
+    path_state = {k: v for k, v in tied.state_dict().items() if k != "lm_head.weight"}  # saved once
+    import tt_forge_models.sources.huggingface as huggingface
+
+    monkeypatch.setattr(huggingface, "read_state_dict", lambda path: path_state)
+    again = gpt2.load_model(weights=file, num_layers=1)
+    assert again.lm_head.weight is again.transformer.wte.weight, "tied weights stay one tensor"
+    assert torch.equal(again.transformer.wte.weight, tied.transformer.wte.weight)
+
+
 def test_local_torch_checkpoint_is_read_weights_only(tmp_path):
     loader = ModelLoader(ModelVariant.RESNET_18)
     saved = loader.load_model(weights="random", seed=1)
