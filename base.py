@@ -9,7 +9,8 @@ The public methods are fixed here, with keyword-only arguments, so no loader's s
   :meth:`_load_inputs` for the sample, and casts floating tensors (never integer ones).
 
 A loader writes its variant table, ``_get_model_info`` and ``_load_inputs``, and overrides the
-hooks it needs (``_weights_source`` only when its source is not a standard one). Only the standard library is imported at module level.
+hooks it needs (``_weights_source`` only when its source is not a standard one). Only the
+standard library is imported at module level.
 """
 
 from __future__ import annotations

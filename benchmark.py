@@ -272,7 +272,9 @@ def _run_group(
         torch.cuda.empty_cache()
 
 
-def _time_case(model: Any, inputs: Any, mode: str, options: BenchOptions, device: Any, sync: Callable) -> dict[str, Any]:
+def _time_case(
+    model: Any, inputs: Any, mode: str, options: BenchOptions, device: Any, sync: Callable
+) -> dict[str, Any]:
     import torch
 
     rss_reset = _reset_peak_rss()
@@ -314,8 +316,18 @@ def _time_case(model: Any, inputs: Any, mode: str, options: BenchOptions, device
     }
 
 
-def _record(base: dict, options: BenchOptions, device: Any, *, batch_size: int, mode: str,
-            flops: Any = None, error: str | None = None, wall_s: float | None = None, **timings: Any) -> dict[str, Any]:
+def _record(
+    base: dict,
+    options: BenchOptions,
+    device: Any,
+    *,
+    batch_size: int,
+    mode: str,
+    flops: Any = None,
+    error: str | None = None,
+    wall_s: float | None = None,
+    **timings: Any,
+) -> dict[str, Any]:
     import datetime
 
     import torch
@@ -483,16 +495,30 @@ _DTYPE_SHORT = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 def markdown_table(records: Sequence[Mapping[str, Any]]) -> str:
     """One row per case: the numbers a person compares."""
     cuda = any(r.get("peak_cuda_bytes") is not None for r in records)
-    header = ["variant", "dtype", "batch", "mode", "load s", "first call s", "p50 ms", "p90 ms", "p99 ms",
-              "samples/s", "GFLOP/s", "peak RSS MiB"] + (["peak CUDA MiB"] if cuda else [])
+    header = [
+        "variant",
+        "dtype",
+        "batch",
+        "mode",
+        "load s",
+        "first call s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "samples/s",
+        "GFLOP/s",
+        "peak RSS MiB",
+    ] + (["peak CUDA MiB"] if cuda else [])
     rows, notes = [], []
     for r in records:
         mode = r["mode"] if r["mode"] == "eager" else f"compile ({r['backend']})"
         row = [r["id"], _DTYPE_SHORT.get(r["dtype"], r["dtype"]), str(r["batch_size"]), mode]
         if r["status"] != "ok":
             # The message goes under the table, so one long error does not widen every row.
-            notes.append(f"[{len(notes) + 1}] {r['id']} {_DTYPE_SHORT.get(r['dtype'], r['dtype'])} "
-                         f"batch {r['batch_size']} {mode}: {r['error']}")
+            notes.append(
+                f"[{len(notes) + 1}] {r['id']} {_DTYPE_SHORT.get(r['dtype'], r['dtype'])} "
+                f"batch {r['batch_size']} {mode}: {r['error']}"
+            )
             row += [_fmt(r.get("load_s"), 2), f"error [{len(notes)}]"] + [""] * (len(header) - 6)
         else:
             row += [
@@ -510,8 +536,11 @@ def markdown_table(records: Sequence[Mapping[str, Any]]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
 
     def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.rjust(w) if i in right else c.ljust(w)
-                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+        return (
+            "| "
+            + " | ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+            + " |"
+        )
 
     rule = "|" + "|".join(("-" * (w + 1) + ":") if i in right else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|"
     return "\n".join([line(header), rule] + [line(r) for r in rows] + ([""] + notes if notes else []))
@@ -552,16 +581,26 @@ def plot_throughput(records: Sequence[Mapping[str, Any]], path: str | Path) -> P
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
     for (variant_id, mode, dtype), points in series.items():
         points.sort()
-        label = f"{variant_id.rsplit('-', 1)[-1]} {mode}" + (f" {_DTYPE_SHORT.get(dtype, dtype)}" if several_dtypes else "")
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label,
-                color=colours[variant_id], linestyle=styles[(mode, dtype)])
+        label = f"{variant_id.rsplit('-', 1)[-1]} {mode}" + (
+            f" {_DTYPE_SHORT.get(dtype, dtype)}" if several_dtypes else ""
+        )
+        ax.plot(
+            [p[0] for p in points],
+            [p[1] for p in points],
+            marker="o",
+            label=label,
+            color=colours[variant_id],
+            linestyle=styles[(mode, dtype)],
+        )
     sizes = sorted({r["batch_size"] for r in ok})
     ax.set_xscale("log", base=2)
     ax.set_xticks(sizes, [str(s) for s in sizes])
     ax.set_xlabel("batch size")
     ax.set_ylabel("throughput (samples/s)")
     threads = ok[0]["threads"]
-    ax.set_title(f"{ok[0]['device_name']} ({ok[0]['device']}, {threads} thread{'s' if threads != 1 else ''})", fontsize=9)
+    ax.set_title(
+        f"{ok[0]['device_name']} ({ok[0]['device']}, {threads} thread{'s' if threads != 1 else ''})", fontsize=9
+    )
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

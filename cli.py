@@ -97,7 +97,9 @@ def _selected(args: argparse.Namespace) -> list:
 
     models = list(getattr(args, "models", None) or []) + list(args.model or [])
     try:
-        entries = list_variants(model=models or None, task=args.task, source=args.source, group=args.group, name=args.name)
+        entries = list_variants(
+            model=models or None, task=args.task, source=args.source, group=args.group, name=args.name
+        )
     except ValueError as err:  # an unknown model, task, source or group
         raise UsageError(str(err)) from err
     wanted = getattr(args, "variant", None)
@@ -146,7 +148,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = [("ID", "TASK", "SOURCE", "GROUP", "PARAMS")]
     for e in entries:
         c = e.config
-        rows.append((e.id + (" *" if e.is_default else ""), str(c.task), str(c.source), str(c.group), _format_params(c.num_params)))
+        rows.append(
+            (
+                e.id + (" *" if e.is_default else ""),
+                str(c.task),
+                str(c.source),
+                str(c.group),
+                _format_params(c.num_params),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -277,7 +287,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     model = step("load", lambda: loader.load_model(dtype_override=args.dtype, weights=args.weights))
     if device.type != "cpu":
         model = step("to_device", lambda: model.to(device))
-    inputs = step("inputs", lambda: move_to(loader.load_inputs(dtype_override=args.dtype, batch_size=args.batch_size), device))
+    inputs = step(
+        "inputs", lambda: move_to(loader.load_inputs(dtype_override=args.dtype, batch_size=args.batch_size), device)
+    )
     with torch.no_grad():
         outputs = step("forward", lambda: loader.call_model(model, inputs))
     decoded = step("decode", lambda: loader.decode_output(outputs))
@@ -372,7 +384,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         _err(f"plot written to {path}")
     failed = [r for r in records if r["status"] != "ok"]
     if failed:
-        _err(f"error: {len(failed)} of {len(records)} cases failed; first: {failed[0]['id']} {failed[0]['mode']}: {failed[0]['error']}")
+        _err(
+            f"error: {len(failed)} of {len(records)} cases failed; "
+            f"first: {failed[0]['id']} {failed[0]['mode']}: {failed[0]['error']}"
+        )
         return EXIT_FAILURE
     return 0
 
@@ -384,24 +399,39 @@ def _bench_overhead(args: argparse.Namespace, entries: list) -> int:
     for entry in entries:
         for dtype in args.dtype or ("float32",):
             for batch_size in args.batch_size or (1,):
-                results.append(benchmark.measure_overhead(
-                    entry, dtype=dtype, batch_size=batch_size, device=args.device, weights=args.weights,
-                    calls=args.iters, rounds=args.rounds, threads=args.threads,
-                ))
+                results.append(
+                    benchmark.measure_overhead(
+                        entry,
+                        dtype=dtype,
+                        batch_size=batch_size,
+                        device=args.device,
+                        weights=args.weights,
+                        calls=args.iters,
+                        rounds=args.rounds,
+                        threads=args.threads,
+                    )
+                )
     if args.json:
         for result in results:
             print(json.dumps(result))
         return 0
     for r in results:
         low, high = r["overhead_pct_range"]
-        print(f"{r['id']} {r['dtype']} batch {r['batch_size']} on {r['device']} ({r['threads']} thread{'s' if r['threads'] != 1 else ''}): "
-              f"{r['rounds']} interleaved rounds of {r['calls_per_round']} calls")
+        print(
+            f"{r['id']} {r['dtype']} batch {r['batch_size']} on {r['device']} "
+            f"({r['threads']} thread{'s' if r['threads'] != 1 else ''}): "
+            f"{r['rounds']} interleaved rounds of {r['calls_per_round']} calls"
+        )
         print(f"  bare loop     {r['bare_call_s'] * 1e3:10.3f} ms per call (fastest round)")
         print(f"  harness loop  {r['harness_call_s'] * 1e3:10.3f} ms per call (fastest round)")
-        print(f"  overhead      {r['overhead_pct']:+.3f}% (median of paired rounds; the rounds range "
-              f"{low:+.2f}% .. {high:+.2f}%, which is this machine's noise)")
-        print(f"  fixed cost    {r['fixed_cost_per_call_s'] * 1e6:.3f} us per call, measured on nn.Identity = "
-              f"{r['fixed_cost_pct']:.4f}% of this model's call: the harness's own cost")
+        print(
+            f"  overhead      {r['overhead_pct']:+.3f}% (median of paired rounds; the rounds range "
+            f"{low:+.2f}% .. {high:+.2f}%, which is this machine's noise)"
+        )
+        print(
+            f"  fixed cost    {r['fixed_cost_per_call_s'] * 1e6:.3f} us per call, measured on nn.Identity = "
+            f"{r['fixed_cost_pct']:.4f}% of this model's call: the harness's own cost"
+        )
     return 0
 
 
@@ -435,7 +465,9 @@ def _verify_sha256(entry: Any, source: Any) -> str | None:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     if digest.hexdigest() != expected.lower():
-        raise CorruptWeightsError(f"{path} has sha256 {digest.hexdigest()}, expected {expected}; delete it and prefetch again")
+        raise CorruptWeightsError(
+            f"{path} has sha256 {digest.hexdigest()}, expected {expected}; delete it and prefetch again"
+        )
     return "sha256 verified"
 
 
@@ -475,10 +507,16 @@ def cmd_prefetch(args: argparse.Namespace) -> int:
     print(f"{counts['fetched']} fetched, {counts['cached']} already cached, {len(failures)} failed")
     if failures:
         offline = all("offline" in f for f in failures)
-        hint = (" Without network this machine can only use caches filled elsewhere: run prefetch where the "
-                "hosts answer and copy the caches (HF_HOME, TORCH_HOME) here." if offline else "")
-        _err(f"error: {len(failures)} of {len(entries)} variants could not be prefetched: {failures[0]}"
-             f"{f' (and {len(failures) - 1} more)' if len(failures) > 1 else ''}.{hint}")
+        hint = (
+            " Without network this machine can only use caches filled elsewhere: run prefetch where the "
+            "hosts answer and copy the caches (HF_HOME, TORCH_HOME) here."
+            if offline
+            else ""
+        )
+        _err(
+            f"error: {len(failures)} of {len(entries)} variants could not be prefetched: {failures[0]}"
+            f"{f' (and {len(failures) - 1} more)' if len(failures) > 1 else ''}.{hint}"
+        )
         return EXIT_FAILURE
     return 0
 
@@ -513,8 +551,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     files = ", ".join(sorted(p.name for p in out.iterdir()))
     print(f"wrote {out} ({files}; {size / 2**20:.1f} MiB; {record['dtype']}, weights: {record['weights']})")
-    print(f"load it with: ModelLoader({entry.variant!r}).load_model(weights={str(out)!r}) "
-          f"or `tt-forge-models run {entry.model} --variant {entry.variant} --weights {out}`")
+    print(
+        f"load it with: ModelLoader({entry.variant!r}).load_model(weights={str(out)!r}) "
+        f"or `tt-forge-models run {entry.model} --variant {entry.variant} --weights {out}`"
+    )
     return 0
 
 
@@ -557,15 +597,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     depth = {} if args.num_layers is None else {"num_layers": args.num_layers}
     start = time.perf_counter()
-    model = loader.load_model(weights=args.weights, dtype_override=args.dtype, seed=args.seed,
-                              dropout=args.dropout, **depth)
+    model = loader.load_model(
+        weights=args.weights, dtype_override=args.dtype, seed=args.seed, dropout=args.dropout, **depth
+    )
     inputs = loader.load_inputs(dtype_override=args.dtype, batch_size=args.batch_size)
     load_s = time.perf_counter() - start
     dtype = str(next((p.dtype for p in model.parameters() if p.is_floating_point()), "")).removeprefix("torch.")
     if not args.json:
         print(f"{entry.id}  ({entry.config.task}): {objective.description}")
-        print(f"weights: {loader.weights_source}  dtype: {dtype}  batch size: {args.batch_size}  "
-              f"AdamW lr {args.lr:g}  dropout {args.dropout:g}" + (f"  layers {args.num_layers}" if depth else ""))
+        print(
+            f"weights: {loader.weights_source}  dtype: {dtype}  batch size: {args.batch_size}  "
+            f"AdamW lr {args.lr:g}  dropout {args.dropout:g}" + (f"  layers {args.num_layers}" if depth else "")
+        )
     bar = tqdm(total=args.steps, desc="train", unit="step", file=sys.stderr, disable=args.no_progress)
 
     def on_step(step: int, loss: float) -> None:
@@ -582,29 +625,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_s = time.perf_counter() - start
     first, last = losses[0], losses[-1]
     if args.json:
-        _print_json({
-            "id": entry.id,
-            "name": entry.info.name,
-            "task": str(entry.config.task),
-            "objective": objective.description,
-            "weights": loader.weights_source,
-            "dtype": dtype,
-            "batch_size": args.batch_size,
-            "num_layers": args.num_layers,
-            "optimizer": "AdamW",
-            "lr": args.lr,
-            "dropout": args.dropout,
-            "seed": args.seed,
-            "steps": args.steps,
-            "losses": losses,
-            "first_loss": first,
-            "last_loss": last,
-            "timings_s": {"load": load_s, "train": train_s},
-        })
+        _print_json(
+            {
+                "id": entry.id,
+                "name": entry.info.name,
+                "task": str(entry.config.task),
+                "objective": objective.description,
+                "weights": loader.weights_source,
+                "dtype": dtype,
+                "batch_size": args.batch_size,
+                "num_layers": args.num_layers,
+                "optimizer": "AdamW",
+                "lr": args.lr,
+                "dropout": args.dropout,
+                "seed": args.seed,
+                "steps": args.steps,
+                "losses": losses,
+                "first_loss": first,
+                "last_loss": last,
+                "timings_s": {"load": load_s, "train": train_s},
+            }
+        )
         return 0
     trend = "down" if last < first else "not down"
-    print(f"loss {first:.4f} -> {last:.4f} over {args.steps} steps ({trend}); "
-          f"load {load_s:.1f}s, train {train_s:.1f}s ({train_s / args.steps:.2f}s per step)")
+    print(
+        f"loss {first:.4f} -> {last:.4f} over {args.steps} steps ({trend}); "
+        f"load {load_s:.1f}s, train {train_s:.1f}s ({train_s / args.steps:.2f}s per step)"
+    )
     return 0
 
 
@@ -617,8 +664,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tt-forge-models", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    p = commands.add_parser("list", help="every model and variant with task, source, group and size",
-                            description="Every model and variant with task, source, group and parameter count. Imports no torch.")
+    p = commands.add_parser(
+        "list",
+        help="every model and variant with task, source, group and size",
+        description="Every model and variant with task, source, group and parameter count. Imports no torch.",
+    )
     _add_filters(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_list)
@@ -627,19 +677,25 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("model", help="model folder, e.g. resnet")
         p.add_argument("--variant", help="variant name (default: the model's default)")
 
-    p = commands.add_parser("info", help="config, parameters, FLOPs, inputs and weights of one variant",
-                            description="The config, parameter count, FLOPs of one forward (counted on the meta "
-                                        "device: no weights are allocated), input spec, and where the pretrained "
-                                        "weights come from and whether they are cached here.")
+    p = commands.add_parser(
+        "info",
+        help="config, parameters, FLOPs, inputs and weights of one variant",
+        description="The config, parameter count, FLOPs of one forward (counted on the meta "
+        "device: no weights are allocated), input spec, and where the pretrained "
+        "weights come from and whether they are cached here.",
+    )
     single(p)
     p.add_argument("--batch-size", type=_positive_int, default=1, help="batch of the input spec and FLOPs (default 1)")
     p.add_argument("--dtype", type=_dtype, help="fp32, bf16 or fp16 (default: the model's own)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_info)
 
-    p = commands.add_parser("run", help="load a variant, run it on its sample input, print the decoded output",
-                            description="Load a variant, build its sample inputs, run one forward pass and print "
-                                        "decode_output, where the weights came from and the time of each step.")
+    p = commands.add_parser(
+        "run",
+        help="load a variant, run it on its sample input, print the decoded output",
+        description="Load a variant, build its sample inputs, run one forward pass and print "
+        "decode_output, where the weights came from and the time of each step.",
+    )
     single(p)
     p.add_argument("--dtype", type=_dtype, help="fp32, bf16 or fp16 (default: the model's own)")
     p.add_argument("--batch-size", type=_positive_int, default=1)
@@ -648,44 +704,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_run)
 
-    p = commands.add_parser("bench", help="time variants x dtypes x batch sizes x modes (eager, compile)",
-                            description="Benchmark the selected variants: load time, first call (with compilation), "
-                                        "latency p50/p90/p99, throughput, achieved GFLOP/s, peak memory. Writes a "
-                                        "Markdown table (stdout), JSON lines (--jsonl/--json) and a plot (--plot).")
+    p = commands.add_parser(
+        "bench",
+        help="time variants x dtypes x batch sizes x modes (eager, compile)",
+        description="Benchmark the selected variants: load time, first call (with compilation), "
+        "latency p50/p90/p99, throughput, achieved GFLOP/s, peak memory. Writes a "
+        "Markdown table (stdout), JSON lines (--jsonl/--json) and a plot (--plot).",
+    )
     _add_filters(p, positional_models=True)
     p.add_argument("--dtype", type=_dtype, nargs="+", help="dtypes to run (default: fp32)")
     p.add_argument("--batch-size", type=_positive_int, nargs="+", help="batch sizes to run (default: 1)")
     p.add_argument("--mode", nargs="+", choices=MODES, help="eager and/or compile (default: eager)")
-    p.add_argument("--backend", default=DEFAULT_BACKEND,
-                   help=f"torch.compile backend for compile mode (default: {DEFAULT_BACKEND}; e.g. aot_eager)")
+    p.add_argument(
+        "--backend",
+        default=DEFAULT_BACKEND,
+        help=f"torch.compile backend for compile mode (default: {DEFAULT_BACKEND}; e.g. aot_eager)",
+    )
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
-    p.add_argument("--weights", default="random",
-                   help="random (default: timings do not depend on the values), auto, pretrained or a path")
+    p.add_argument(
+        "--weights",
+        default="random",
+        help="random (default: timings do not depend on the values), auto, pretrained or a path",
+    )
     p.add_argument("--warmup", type=_count, default=5, help="untimed calls after the first (default 5)")
-    p.add_argument("--iters", type=_positive_int, default=30,
-                   help="timed calls per case (default 30); with --overhead, calls per round")
+    p.add_argument(
+        "--iters",
+        type=_positive_int,
+        default=30,
+        help="timed calls per case (default 30); with --overhead, calls per round",
+    )
     p.add_argument("--threads", type=_positive_int, help="torch threads (default: torch's own choice)")
-    p.add_argument("--jsonl", metavar="FILE", help="write one JSON record per case to FILE (schema in README.md, Benchmarking)")
+    p.add_argument(
+        "--jsonl", metavar="FILE", help="write one JSON record per case to FILE (schema in README.md, Benchmarking)"
+    )
     p.add_argument("--json", action="store_true", help="print the JSON records on stdout instead of the table")
     p.add_argument("--plot", metavar="PNG", help="plot throughput against batch size per variant and mode")
-    p.add_argument("--overhead", action="store_true",
-                   help="instead of benchmarking, measure the harness loop against a bare timed loop")
+    p.add_argument(
+        "--overhead",
+        action="store_true",
+        help="instead of benchmarking, measure the harness loop against a bare timed loop",
+    )
     p.add_argument("--rounds", type=_positive_int, default=15, help="interleaved rounds for --overhead (default 15)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_bench)
 
-    p = commands.add_parser("prefetch", help="download pinned weights, tokenizers and processors into the caches",
-                            description="Download the pinned pretrained weights (and tokenizers and processors) of "
-                                        "the chosen variants into the usual caches, so this machine can later run "
-                                        "offline. Already cached variants are skipped.")
+    p = commands.add_parser(
+        "prefetch",
+        help="download pinned weights, tokenizers and processors into the caches",
+        description="Download the pinned pretrained weights (and tokenizers and processors) of "
+        "the chosen variants into the usual caches, so this machine can later run "
+        "offline. Already cached variants are skipped.",
+    )
     _add_filters(p, positional_models=True)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_prefetch)
 
-    p = commands.add_parser("export", help="write a variant's weights (safetensors) and config into a folder",
-                            description="Write a variant's weights (safetensors) and config into OUT, which "
-                                        "load_model(weights=OUT) and `run --weights OUT` load later. Written beside "
-                                        "OUT and renamed into place, so a failure leaves nothing half-written.")
+    p = commands.add_parser(
+        "export",
+        help="write a variant's weights (safetensors) and config into a folder",
+        description="Write a variant's weights (safetensors) and config into OUT, which "
+        "load_model(weights=OUT) and `run --weights OUT` load later. Written beside "
+        "OUT and renamed into place, so a failure leaves nothing half-written.",
+    )
     single(p)
     p.add_argument("--out", required=True, help="folder to create")
     p.add_argument("--weights", help="auto (default), pretrained, random or a local path")
@@ -693,13 +773,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=cmd_export)
 
-    p = commands.add_parser("train", help="a few optimizer steps on the sample batch with the task's loss",
-                            description="Load a variant in train mode and run a few AdamW steps on its sample "
-                                        "batch (built once) with its task's loss: next-token or masked-token "
-                                        "cross entropy for language models, the model's own first top class "
-                                        "for classifiers, a cosine loss for sentence embeddings, the mean "
-                                        "square of the raw head maps for detectors. Prints the loss of every "
-                                        "step; a NaN or infinite loss is an error (exit 1).")
+    p = commands.add_parser(
+        "train",
+        help="a few optimizer steps on the sample batch with the task's loss",
+        description="Load a variant in train mode and run a few AdamW steps on its sample "
+        "batch (built once) with its task's loss: next-token or masked-token "
+        "cross entropy for language models, the model's own first top class "
+        "for classifiers, a cosine loss for sentence embeddings, the mean "
+        "square of the raw head maps for detectors. Prints the loss of every "
+        "step; a NaN or infinite loss is an error (exit 1).",
+    )
     single(p)
     p.add_argument("--steps", type=_positive_int, default=5, help="optimizer steps (default 5)")
     p.add_argument("--lr", type=_positive_float, default=1e-4, help="AdamW learning rate (default 1e-4)")
@@ -707,11 +790,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", type=_dtype, help="fp32, bf16 or fp16 (default: the model's own)")
     p.add_argument("--num-layers", type=_positive_int, help="cut a transformer to this many layers")
     p.add_argument("--weights", default="random", help="random (default), auto, pretrained or a local path")
-    p.add_argument("--seed", type=_count, default=0,
-                   help="seed of the random weights and of the masked-LM mask (default 0)")
-    p.add_argument("--dropout", type=_probability, default=0.0,
-                   help="every dropout probability (default 0.0: deterministic steps; with more, dropout "
-                        "draws from torch's global RNG)")
+    p.add_argument(
+        "--seed", type=_count, default=0, help="seed of the random weights and of the masked-LM mask (default 0)"
+    )
+    p.add_argument(
+        "--dropout",
+        type=_probability,
+        default=0.0,
+        help="every dropout probability (default 0.0: deterministic steps; with more, dropout "
+        "draws from torch's global RNG)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON record instead of the step lines")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)

@@ -74,10 +74,7 @@ def darknet_layers(model: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d | N
     """The model's ``(conv, bn_or_None)`` pairs in cfg order, the order of its ``.weights`` file."""
     convs = getattr(model, "darknet_convs", None)
     if not callable(convs):
-        raise TypeError(
-            f"{type(model).__name__} has no darknet_convs() method, so its Darknet layer "
-            "order is unknown"
-        )
+        raise TypeError(f"{type(model).__name__} has no darknet_convs() method, so its Darknet layer order is unknown")
     layers = []
     seen_ids = set()
     for index, layer in enumerate(convs()):
@@ -93,13 +90,10 @@ def darknet_layers(model: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d | N
         else:
             if not isinstance(bn, nn.BatchNorm2d) or not bn.affine or not bn.track_running_stats:
                 raise ValueError(
-                    f"darknet layer {index}: batch norm must be an affine nn.BatchNorm2d "
-                    "with running statistics"
+                    f"darknet layer {index}: batch norm must be an affine nn.BatchNorm2d with running statistics"
                 )
             if conv.bias is not None:
-                raise ValueError(
-                    f"darknet layer {index}: a conv followed by batch norm has no bias in Darknet"
-                )
+                raise ValueError(f"darknet layer {index}: a conv followed by batch norm has no bias in Darknet")
         layers.append((conv, bn))
     return layers
 
@@ -168,9 +162,7 @@ def read_darknet_weights(model: nn.Module, path: str | os.PathLike) -> DarknetHe
         size = os.fstat(f.fileno()).st_size
         head = f.read(12)
         if len(head) < 12:
-            raise DarknetWeightsError(
-                f"{path}: {size} bytes is too short for a Darknet header (at least 16 bytes)"
-            )
+            raise DarknetWeightsError(f"{path}: {size} bytes is too short for a Darknet header (at least 16 bytes)")
         major, minor, revision = (int(v) for v in np.frombuffer(head, dtype="<i4"))
         seen_size = 8 if _seen_is_int64(major, minor) else 4
         seen_bytes = f.read(seen_size)
@@ -194,8 +186,7 @@ def read_darknet_weights(model: nn.Module, path: str | os.PathLike) -> DarknetHe
         values = np.fromfile(f, dtype="<f4", count=expected)
     if values.size != expected:
         raise DarknetWeightsError(
-            f"{path}: read {values.size} of {expected} float values; the file changed while it "
-            "was being read"
+            f"{path}: read {values.size} of {expected} float values; the file changed while it was being read"
         )
     flat = torch.from_numpy(values.astype("=f4", copy=False))
 
@@ -259,9 +250,7 @@ def write_darknet_weights(
     seen_size = 8 if _seen_is_int64(major, minor) else 4
     seen_max = 2**64 - 1 if seen_size == 8 else _INT32_MAX
     if not 0 <= seen <= seen_max:
-        raise ValueError(
-            f"seen must be in [0, {seen_max}] for a version {major}.{minor} header, got {seen}"
-        )
+        raise ValueError(f"seen must be in [0, {seen_max}] for a version {major}.{minor} header, got {seen}")
     slots = _slots(model)
     _check_materialised(model, "write Darknet weights")
     header = np.array([major, minor, revision], dtype="<i4").tobytes()
@@ -278,17 +267,13 @@ def write_darknet_weights(
     return len(header) + 4 * sum(getattr(module, name).numel() for module, name in slots)
 
 
-def save_safetensors(
-    model: nn.Module, path: str | os.PathLike, *, metadata: dict[str, str] | None = None
-) -> None:
+def save_safetensors(model: nn.Module, path: str | os.PathLike, *, metadata: dict[str, str] | None = None) -> None:
     """Save ``model.state_dict()`` as safetensors (atomically), in the model's own dtypes."""
     from safetensors.torch import save_file
 
     path = os.fspath(path)
     _check_materialised(model, "save safetensors")
-    tensors = {
-        name: tensor.detach().to("cpu").contiguous() for name, tensor in model.state_dict().items()
-    }
+    tensors = {name: tensor.detach().to("cpu").contiguous() for name, tensor in model.state_dict().items()}
     header_metadata = {"format": "pt", **(metadata or {})}
     _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header_metadata))
 
@@ -322,9 +307,7 @@ def load_safetensors(model: nn.Module, path: str | os.PathLike) -> None:
         for name, target in state.items():
             shape = list(f.get_slice(name).get_shape())
             if shape != list(target.shape):
-                raise SafetensorsWeightsError(
-                    f"{path}: {name} has shape {shape}, the model needs {list(target.shape)}"
-                )
+                raise SafetensorsWeightsError(f"{path}: {name} has shape {shape}, the model needs {list(target.shape)}")
             dtype = f.get_slice(name).get_dtype()
             if target.is_floating_point() != dtype.startswith(("F", "BF")):
                 raise SafetensorsWeightsError(

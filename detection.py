@@ -70,9 +70,7 @@ class LetterboxParams:
     input_height: int | None = None
 
 
-def letterbox_params_for(
-    original_size: tuple[int, int], size: int | tuple[int, int]
-) -> LetterboxParams:
+def letterbox_params_for(original_size: tuple[int, int], size: int | tuple[int, int]) -> LetterboxParams:
     """Where ``letterbox`` puts an image of ``original_size`` (width, height) in a ``size`` input.
 
     Arithmetic only, so boxes can be mapped back without touching the pixels again.
@@ -128,9 +126,7 @@ def letterbox(image, size: int | tuple[int, int]) -> tuple[torch.Tensor, Letterb
     return canvas, params
 
 
-def network_input_size(
-    outputs: Sequence[torch.Tensor], layers: Sequence[YoloLayerSpec]
-) -> tuple[int, int]:
+def network_input_size(outputs: Sequence[torch.Tensor], layers: Sequence[YoloLayerSpec]) -> tuple[int, int]:
     """(width, height) of the input that produced ``outputs``: a map's grid times its stride."""
     if not outputs:
         raise ValueError("got no output maps")
@@ -143,9 +139,7 @@ def flatten_outputs(outputs: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat([out.flatten(1) for out in outputs], dim=1)
 
 
-def decode_yolo_outputs(
-    outputs: Sequence[torch.Tensor], layers: Sequence[YoloLayerSpec]
-) -> torch.Tensor:
+def decode_yolo_outputs(outputs: Sequence[torch.Tensor], layers: Sequence[YoloLayerSpec]) -> torch.Tensor:
     """Decode raw ``[yolo]`` maps as Darknet does.
 
     ``outputs[i]`` has shape ``(B, A * (5 + C), H, W)`` and pairs with ``layers[i]``. Returns a
@@ -159,9 +153,7 @@ def decode_yolo_outputs(
         batch, channels, grid_h, grid_w = out.shape
         num_anchors = len(spec.anchors)
         if channels % num_anchors or channels // num_anchors < 6:
-            raise ValueError(
-                f"a map with {channels} channels does not fit {num_anchors} anchors x (5 + classes)"
-            )
+            raise ValueError(f"a map with {channels} channels does not fit {num_anchors} anchors x (5 + classes)")
         attrs = channels // num_anchors
         # (B, A, attrs, H, W) -> (B, A, H, W, attrs): Darknet's channel order is anchor-major.
         pred = out.float().reshape(batch, num_anchors, attrs, grid_h, grid_w).permute(0, 1, 3, 4, 2)
@@ -221,9 +213,7 @@ def postprocess_detections(
     decoded = decode_yolo_outputs(outputs, layers)
     batch, _, attrs = decoded.shape
     if attrs - 5 != len(class_names):
-        raise ValueError(
-            f"the outputs carry {attrs - 5} classes but {len(class_names)} class names were given"
-        )
+        raise ValueError(f"the outputs carry {attrs - 5} classes but {len(class_names)} class names were given")
     if letterbox_params is None or isinstance(letterbox_params, LetterboxParams):
         per_image = [letterbox_params] * batch
     else:
@@ -233,8 +223,10 @@ def postprocess_detections(
 
     input_w, input_h = network_input_size(outputs, layers)
     for params in per_image:
-        if params is not None and params.input_width is not None and (
-            (params.input_width, params.input_height) != (input_w, input_h)
+        if (
+            params is not None
+            and params.input_width is not None
+            and ((params.input_width, params.input_height) != (input_w, input_h))
         ):
             raise ValueError(
                 f"the outputs come from a {input_w}x{input_h} input but the letterbox params are "
@@ -263,17 +255,13 @@ def postprocess_detections(
                     "class_id": int(cid),
                     "class_name": class_names[int(cid)],
                 }
-                for box, score, cid in zip(
-                    boxes.tolist(), cand_scores.tolist(), class_idx.tolist(), strict=True
-                )
+                for box, score, cid in zip(boxes.tolist(), cand_scores.tolist(), class_idx.tolist(), strict=True)
             ]
         )
     return results
 
 
-def letterboxed_sample(
-    image: str, input_size: Sequence[int], batch_size: int
-) -> tuple[torch.Tensor, LetterboxParams]:
+def letterboxed_sample(image: str, input_size: Sequence[int], batch_size: int) -> tuple[torch.Tensor, LetterboxParams]:
     """A photograph from ``assets/`` letterboxed to ``input_size`` (3, H, W), repeated to a batch.
 
     Returns the float32 NCHW batch in [0, 1] and the letterbox params of the one image.
@@ -329,9 +317,7 @@ def decode_detections(
     """``postprocess_detections`` for a loader: ``None`` means Darknet's default threshold, and
     without letterbox params boxes map back to the sample ``image`` at the outputs' input size."""
     if isinstance(outputs, torch.Tensor) or not all(isinstance(o, torch.Tensor) for o in outputs):
-        raise TypeError(
-            f"outputs must be the tuple of raw maps the network returns, got {type(outputs).__name__}"
-        )
+        raise TypeError(f"outputs must be the tuple of raw maps the network returns, got {type(outputs).__name__}")
     if letterbox_params is None:
         from .inputs.vision import sample_image
 

@@ -40,12 +40,10 @@ def resolve_dtype(dtype: Any) -> Any:
         return getattr(torch, canonical_dtype_name(dtype))
     if not isinstance(dtype, torch.dtype):
         raise TypeError(
-            f"dtype_override must be a torch.dtype or a name such as 'bf16', got "
-            f"{type(dtype).__name__} {dtype!r}"
+            f"dtype_override must be a torch.dtype or a name such as 'bf16', got {type(dtype).__name__} {dtype!r}"
         )
     if str(dtype).removeprefix("torch.") not in SUPPORTED_DTYPES:
         raise ValueError(
-            f"unsupported dtype {dtype}; accepted: "
-            + ", ".join(f"torch.{name}" for name in SUPPORTED_DTYPES)
+            f"unsupported dtype {dtype}; accepted: " + ", ".join(f"torch.{name}" for name in SUPPORTED_DTYPES)
         )
     return dtype

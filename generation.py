@@ -58,8 +58,13 @@ def prompt_token_ids(tokenizer: Any | None, config: Any, prompt: str) -> list[in
     low = max((s + 1 for s in specials if s < vocab // 2), default=0)
     high = min((s for s in specials if s >= vocab // 2), default=vocab)
     out = synthetic_ids(
-        [prompt], max_length=len(pieces(prompt)) + 1, vocab_size=high, low=low,
-        pad_id=pad_token_id(config), cls_id=bos, token_type_ids=False,
+        [prompt],
+        max_length=len(pieces(prompt)) + 1,
+        vocab_size=high,
+        low=low,
+        pad_id=pad_token_id(config),
+        cls_id=bos,
+        token_type_ids=False,
     )
     return out["input_ids"][0].tolist()
 

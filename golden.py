@@ -86,14 +86,16 @@ def fingerprint(outputs: Any) -> dict[str, Any]:
             "median": float(t.median()) if n else 0.0,
             "abs_mean": float(t.abs().mean()) if n else 0.0,
         }
-        leaves.append({
-            "path": path,
-            "shape": list(tensor.shape),
-            "dtype": str(tensor.dtype).removeprefix("torch."),
-            "stats": {k: _round(v) for k, v in stats.items()},
-            "sample_index": index,
-            "sample": [_round(float(t[i])) for i in index],
-        })
+        leaves.append(
+            {
+                "path": path,
+                "shape": list(tensor.shape),
+                "dtype": str(tensor.dtype).removeprefix("torch."),
+                "stats": {k: _round(v) for k, v in stats.items()},
+                "sample_index": index,
+                "sample": [_round(float(t[i])) for i in index],
+            }
+        )
     return {"leaves": leaves}
 
 

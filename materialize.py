@@ -17,7 +17,6 @@ from torch.overrides import TorchFunctionMode
 
 from .memory import check_fits
 
-
 # Factories whose storage a constructor never reads before filling it: parameters are made
 # with them (``Parameter(torch.empty(...))``), computed buffers are not (arange, zeros, ones).
 _UNINITIALISED_FACTORIES = frozenset({torch.empty, torch.empty_strided})
@@ -62,12 +61,29 @@ def _parameters_to_meta_(model: nn.Module) -> None:
 # generator, so no draw touches (or depends on) the process-wide one. The ``nn.init`` functions
 # that dispatch torch functions themselves are caught whole (their inner draws would run with the
 # mode off); the others reach the tensor methods below.
-_RANDOM = frozenset({
-    torch.Tensor.normal_, torch.Tensor.uniform_, torch.Tensor.random_, torch.Tensor.bernoulli_,
-    torch.Tensor.exponential_, torch.Tensor.geometric_, torch.Tensor.cauchy_, torch.Tensor.log_normal_,
-    torch.normal, torch.rand, torch.randn, torch.randint, torch.randperm, torch.bernoulli,
-    torch.multinomial, torch.poisson, torch.rand_like, torch.randn_like, torch.randint_like,
-})
+_RANDOM = frozenset(
+    {
+        torch.Tensor.normal_,
+        torch.Tensor.uniform_,
+        torch.Tensor.random_,
+        torch.Tensor.bernoulli_,
+        torch.Tensor.exponential_,
+        torch.Tensor.geometric_,
+        torch.Tensor.cauchy_,
+        torch.Tensor.log_normal_,
+        torch.normal,
+        torch.rand,
+        torch.randn,
+        torch.randint,
+        torch.randperm,
+        torch.bernoulli,
+        torch.multinomial,
+        torch.poisson,
+        torch.rand_like,
+        torch.randn_like,
+        torch.randint_like,
+    }
+)
 
 
 class _PrivateGenerator(TorchFunctionMode):

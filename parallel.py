@@ -55,7 +55,9 @@ def mesh_config(
     shape = _shape(n, batch_rows, batch_rows_from)
     bad = {name: count for name, count in divides.items() if count % shape[1]}
     if bad:
-        valid = [k for k in range(1, 257) if not any(c % _shape(k, batch_rows, batch_rows_from)[1] for c in divides.values())]
+        valid = [
+            k for k in range(1, 257) if not any(c % _shape(k, batch_rows, batch_rows_from)[1] for c in divides.values())
+        ]
         raise ValueError(
             f"num_devices={n} gives a mesh of {shape} whose model axis ({shape[1]}) does not divide "
             + ", ".join(f"{name}={count}" for name, count in divides.items())

@@ -37,8 +37,6 @@ def all_variants(*, large_params: int = LARGE_PARAMS, **filters: Any) -> list[An
     return params
 
 
-
-
 def architecture_key(entry: VariantEntry) -> tuple[Any, ...]:
     """What the variant's *test build* is, from its table row: its family, task, parameter counts
     and reduced depth. Variants with one key run the same network (resnet50 from torchvision,
@@ -163,8 +161,9 @@ def _cache_tensors(cache: Any) -> list[Any]:
     return list(cache.key_cache) + list(cache.value_cache)
 
 
-def compare(golden: Any, actual: Any, *, pcc: float = 0.99, atol: float | None = None,
-            rtol: float = 1e-2) -> CompareReport:
+def compare(
+    golden: Any, actual: Any, *, pcc: float = 0.99, atol: float | None = None, rtol: float = 1e-2
+) -> CompareReport:
     """Compare every tensor of two nested outputs.
 
     A leaf passes when shapes match and its PCC reaches ``pcc``; when ``atol`` is given it must
@@ -177,14 +176,30 @@ def compare(golden: Any, actual: Any, *, pcc: float = 0.99, atol: float | None =
     gold, act = flatten_outputs(golden), flatten_outputs(actual)
     gold_paths, act_paths = [p for p, _ in gold], [p for p, _ in act]
     if gold_paths != act_paths:
-        leaf = LeafReport("<structure>", (), 0.0, float("inf"), False, False,
-                          f"different outputs: golden {gold_paths} vs actual {act_paths}")
+        leaf = LeafReport(
+            "<structure>",
+            (),
+            0.0,
+            float("inf"),
+            False,
+            False,
+            f"different outputs: golden {gold_paths} vs actual {act_paths}",
+        )
         return CompareReport((leaf,), threshold)
     leaves = []
     for (path, g), (_, a) in zip(gold, act):
         if tuple(g.shape) != tuple(a.shape):
-            leaves.append(LeafReport(path, tuple(a.shape), 0.0, float("inf"), False, False,
-                                     f"shape {list(a.shape)} != golden {list(g.shape)}"))
+            leaves.append(
+                LeafReport(
+                    path,
+                    tuple(a.shape),
+                    0.0,
+                    float("inf"),
+                    False,
+                    False,
+                    f"shape {list(a.shape)} != golden {list(g.shape)}",
+                )
+            )
             continue
         g64, a64 = g.detach().to(torch.float64), a.detach().to(torch.float64)
         value = _pearson(g64, a64)

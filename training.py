@@ -39,8 +39,7 @@ def check_dropout(value: Any) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(
-            f"dropout must be a float in [0, 1] or None (the model's own dropout), "
-            f"got {type(value).__name__} {value!r}"
+            f"dropout must be a float in [0, 1] or None (the model's own dropout), got {type(value).__name__} {value!r}"
         )
     if not 0.0 <= value <= 1.0:  # NaN fails too
         raise ValueError(f"dropout must be a float in [0, 1] or None (the model's own dropout), got {value!r}")
@@ -285,16 +284,36 @@ OBJECTIVES: dict[ModelTask, Objective] = {
         Objective(ModelTask.CV_IMAGE_CLS, _TOP, _prepare_top_class, _loss_top_class),
         Objective(ModelTask.NLP_TEXT_CLS, _TOP, _prepare_top_class, _loss_top_class),
         Objective(ModelTask.NLP_TOKEN_CLS, _TOP + ", per real token", _prepare_token_class, _loss_token_class),
-        Objective(ModelTask.NLP_QA, "cross entropy against the first prediction's top start and end positions",
-                  _prepare_top_class, _loss_top_class),
-        Objective(ModelTask.NLP_CAUSAL_LM, "next-token cross entropy on the sample, padding masked",
-                  _prepare_causal, _loss_causal),
-        Objective(ModelTask.NLP_MASKED_LM, f"cross entropy on {MASK_FRACTION:.0%} of the real tokens, masked "
-                  "by a seeded generator", _prepare_masked, _loss_token_class),
-        Objective(ModelTask.NLP_EMBED_GEN, "cosine embedding loss on mean-pooled sentences: paraphrases "
-                  "together, the others apart", _prepare_embedding, _loss_embedding),
-        Objective(ModelTask.CV_OBJECT_DET, "mean square of the raw head maps (no boxes ship with the zoo)",
-                  _prepare_none, _loss_head_square),
+        Objective(
+            ModelTask.NLP_QA,
+            "cross entropy against the first prediction's top start and end positions",
+            _prepare_top_class,
+            _loss_top_class,
+        ),
+        Objective(
+            ModelTask.NLP_CAUSAL_LM,
+            "next-token cross entropy on the sample, padding masked",
+            _prepare_causal,
+            _loss_causal,
+        ),
+        Objective(
+            ModelTask.NLP_MASKED_LM,
+            f"cross entropy on {MASK_FRACTION:.0%} of the real tokens, masked by a seeded generator",
+            _prepare_masked,
+            _loss_token_class,
+        ),
+        Objective(
+            ModelTask.NLP_EMBED_GEN,
+            "cosine embedding loss on mean-pooled sentences: paraphrases together, the others apart",
+            _prepare_embedding,
+            _loss_embedding,
+        ),
+        Objective(
+            ModelTask.CV_OBJECT_DET,
+            "mean square of the raw head maps (no boxes ship with the zoo)",
+            _prepare_none,
+            _loss_head_square,
+        ),
     )
 }
 

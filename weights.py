@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .errors import CorruptWeightsError, one_line, WeightsFallbackWarning, WeightsPathError, WeightsUnavailableError
+from .errors import CorruptWeightsError, WeightsFallbackWarning, WeightsPathError, WeightsUnavailableError, one_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -177,9 +177,7 @@ def resolve_choice(weights: str | os.PathLike | None) -> str | Path:
     if isinstance(weights, os.PathLike):
         return _existing(Path(weights))
     if not isinstance(weights, str):
-        raise TypeError(
-            f"weights must be one of {CHOICES} or a path, got {type(weights).__name__} {weights!r}"
-        )
+        raise TypeError(f"weights must be one of {CHOICES} or a path, got {type(weights).__name__} {weights!r}")
     if not weights.strip():
         raise WeightsPathError(f"weights={weights!r} is empty; accepted: {', '.join(CHOICES)} or a local path")
     if weights in CHOICES:
@@ -205,8 +203,12 @@ def _existing(path: Path) -> Path:
             raise FileNotFoundError(f"weights path {str(path)!r} does not exist") from None
         raise WeightsPathError(f"weights path {str(path)!r} cannot be read: {err.strerror}") from None
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        kind = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
-                stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}.get(stat.S_IFMT(mode), "not a regular file")
+        kind = {
+            stat.S_IFIFO: "a FIFO (named pipe)",
+            stat.S_IFCHR: "a character device",
+            stat.S_IFBLK: "a block device",
+            stat.S_IFSOCK: "a socket",
+        }.get(stat.S_IFMT(mode), "not a regular file")
         raise WeightsPathError(
             f"weights path {str(path)!r} is {kind}; expected a weights file or a save_pretrained/export folder"
         )
@@ -378,9 +380,7 @@ def check_state_dict_keys(model: "nn.Module", state: dict[str, "torch.Tensor"], 
     aliases: dict[int, set[str]] = {}
     for key, tensor in expected.items():
         aliases.setdefault(id(tensor), set()).add(key)
-    missing = sorted(
-        k for k in set(expected) - set(state) if not aliases[id(expected[k])] & set(state)
-    )
+    missing = sorted(k for k in set(expected) - set(state) if not aliases[id(expected[k])] & set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
     if missing or unexpected or wrong:
@@ -587,7 +587,7 @@ def remove_stale_temporaries(out: Path) -> list[Path]:
     if not out.parent.is_dir():
         return removed
     for entry in out.parent.glob(f".{out.name}.*"):
-        parts = entry.name[len(out.name) + 2:].split(".")
+        parts = entry.name[len(out.name) + 2 :].split(".")
         if not parts or not parts[0].isdigit() or entry.suffix != ".tmp":
             continue
         pid = int(parts[0])

@@ -75,14 +75,18 @@ def main() -> None:
         best = {}
         for mode in modes:
             runs = [measure(args.model, args.variant, dtype, mode, args.threads) for _ in range(args.repeat)]
-            best[mode] = {"seconds": min(r["seconds"] for r in runs),
-                          "peak_growth": min(r["peak_growth"] for r in runs),
-                          "model_bytes": runs[0]["model_bytes"]}
+            best[mode] = {
+                "seconds": min(r["seconds"] for r in runs),
+                "peak_growth": min(r["peak_growth"] for r in runs),
+                "model_bytes": runs[0]["model_bytes"],
+            }
         floor = best["floor"]["seconds"]
         for mode in modes:
             r = best[mode]
-            print(f"{args.variant:<24} {dtype:<9} {mode:<9} {r['seconds']:8.3f} {r['seconds'] / floor:8.2f} "
-                  f"{r['peak_growth'] / 2**20:8.1f}Mi {r['peak_growth'] / r['model_bytes']:8.2f}")
+            print(
+                f"{args.variant:<24} {dtype:<9} {mode:<9} {r['seconds']:8.3f} {r['seconds'] / floor:8.2f} "
+                f"{r['peak_growth'] / 2**20:8.1f}Mi {r['peak_growth'] / r['model_bytes']:8.2f}"
+            )
 
 
 if __name__ == "__main__":

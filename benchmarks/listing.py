@@ -1,6 +1,6 @@
 """Time to list every variant in a fresh interpreter, and proof that it imports no torch.
 
-    python benchmarks/listing.py
+python benchmarks/listing.py
 """
 
 from __future__ import annotations

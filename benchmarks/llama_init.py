@@ -53,13 +53,19 @@ def main() -> None:
         for route, rs in runs.items()
     }
     floor, floor_cpu = best["floor"]["seconds"], best["floor"]["cpu"]
-    print(f"llama/{args.variant}: {best['floor']['params']:,} parameters in {dtype}, "
-          f"{best['floor']['bytes'] / 2**30:.2f} GiB, best of {args.repeat}, {args.threads} threads")
-    print(f"{'route':<9} {'wall s':>8} {'x floor':>8} {'CPU s':>8} {'x floor':>8} {'peak RSS growth':>16} {'x model':>8}")
+    print(
+        f"llama/{args.variant}: {best['floor']['params']:,} parameters in {dtype}, "
+        f"{best['floor']['bytes'] / 2**30:.2f} GiB, best of {args.repeat}, {args.threads} threads"
+    )
+    print(
+        f"{'route':<9} {'wall s':>8} {'x floor':>8} {'CPU s':>8} {'x floor':>8} {'peak RSS growth':>16} {'x model':>8}"
+    )
     for route in routes:
         r = best[route]
-        print(f"{route:<9} {r['seconds']:8.2f} {r['seconds'] / floor:8.2f} {r['cpu']:8.2f} {r['cpu'] / floor_cpu:8.2f} "
-              f"{r['peak'] / 2**30:12.2f} GiB {r['peak'] / r['bytes']:8.2f}")
+        print(
+            f"{route:<9} {r['seconds']:8.2f} {r['seconds'] / floor:8.2f} {r['cpu']:8.2f} {r['cpu'] / floor_cpu:8.2f} "
+            f"{r['peak'] / 2**30:12.2f} GiB {r['peak'] / r['bytes']:8.2f}"
+        )
     loader = best["loader"]
     # On a shared machine wall time also counts waiting for a core; CPU time counts only the work
     # (the RNG fill is serial), so it is the ratio to trust when the load average exceeds the cores.
@@ -69,9 +75,11 @@ def main() -> None:
     busy = load > (os.cpu_count() or 1)
     time_ratio = cpu_ratio if busy else wall_ratio
     ok = time_ratio <= TIME_TARGET and memory_ratio <= MEMORY_TARGET
-    print(f"verdict: {'PASS' if ok else 'MISS'}: time {time_ratio:.2f}x ({'CPU' if busy else 'wall'}; "
-          f"load average {load:.1f} on {os.cpu_count()} cores) <= {TIME_TARGET}x, "
-          f"peak memory {memory_ratio:.2f}x <= {MEMORY_TARGET}x")
+    print(
+        f"verdict: {'PASS' if ok else 'MISS'}: time {time_ratio:.2f}x ({'CPU' if busy else 'wall'}; "
+        f"load average {load:.1f} on {os.cpu_count()} cores) <= {TIME_TARGET}x, "
+        f"peak memory {memory_ratio:.2f}x <= {MEMORY_TARGET}x"
+    )
 
 
 if __name__ == "__main__":

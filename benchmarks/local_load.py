@@ -20,9 +20,9 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from pathlib import Path
 
 from rss import PRELUDE
-from pathlib import Path
 
 DEFAULT_CASES = ["resnet:resnet152", "bert:large_squad2", "llama:llama_3_2_1b"]
 
@@ -93,8 +93,9 @@ def _run(code: str) -> str:
 
 
 def measure(model: str, variant: str, dtype: str, mode: str, where: str, threads: int) -> dict:
-    code = CHILD.format(model=model, variant=variant, dtype=dtype, mode=mode, where=where, threads=threads,
-                        prelude=PRELUDE)
+    code = CHILD.format(
+        model=model, variant=variant, dtype=dtype, mode=mode, where=where, threads=threads, prelude=PRELUDE
+    )
     return json.loads(_run(code).strip().splitlines()[-1])
 
 
@@ -122,19 +123,27 @@ def main() -> None:
                 if not where.exists():
                     continue
                 ours = best("loader", str(where))
-                rows.append({
-                    "case": case, "form": form, "dtype": args.dtype, "source": ours["source"],
-                    "bare_s": round(bare["seconds"], 3), "ours_s": round(ours["seconds"], 3),
-                    "time_ratio": round(ours["seconds"] / bare["seconds"], 2),
-                    "bare_peak_x_model": round(bare["peak_growth"] / bare["model_bytes"], 2),
-                    "ours_peak_x_model": round(ours["peak_growth"] / ours["model_bytes"], 2),
-                })
+                rows.append(
+                    {
+                        "case": case,
+                        "form": form,
+                        "dtype": args.dtype,
+                        "source": ours["source"],
+                        "bare_s": round(bare["seconds"], 3),
+                        "ours_s": round(ours["seconds"], 3),
+                        "time_ratio": round(ours["seconds"] / bare["seconds"], 2),
+                        "bare_peak_x_model": round(bare["peak_growth"] / bare["model_bytes"], 2),
+                        "ours_peak_x_model": round(ours["peak_growth"] / ours["model_bytes"], 2),
+                    }
+                )
                 print(json.dumps(rows[-1]), flush=True)
     print("\n| case | form | bare s | ours s | time ratio | peak RSS / model bytes (bare, ours) |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['case']} | {r['form']} | {r['bare_s']} | {r['ours_s']} | {r['time_ratio']}x "
-              f"| {r['bare_peak_x_model']}x, {r['ours_peak_x_model']}x |")
+        print(
+            f"| {r['case']} | {r['form']} | {r['bare_s']} | {r['ours_s']} | {r['time_ratio']}x "
+            f"| {r['bare_peak_x_model']}x, {r['ours_peak_x_model']}x |"
+        )
 
 
 if __name__ == "__main__":

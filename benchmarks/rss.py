@@ -2,7 +2,7 @@
 ``/proc/self/status`` (``VmRSS:``, ``VmHWM:``); ``reset_peak()`` resets VmHWM to the current RSS.
 Pasted at the top of each child's code, since the children are fresh interpreters."""
 
-PRELUDE = '''
+PRELUDE = """
 def status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key):
@@ -11,4 +11,4 @@ def status(key):
 
 def reset_peak():
     open("/proc/self/clear_refs", "w").write("5")
-'''
+"""

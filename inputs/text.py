@@ -43,6 +43,7 @@ class TextSample:
     def batch_size(self) -> int:
         return int(self.tensors["input_ids"].shape[0])
 
+
 def vocab_fingerprint(tokenizer: Any) -> str:
     """sha256 of the vocabulary written as a WordPiece ``vocab.txt``: one token a line, in id order.
 
@@ -257,7 +258,7 @@ def _truncate(segments: list[list[int]], budget: int) -> None:
         excess = sum(map(len, segments)) - budget
         if excess <= 0:
             break
-        del segment[max(1, len(segment) - excess):]
+        del segment[max(1, len(segment) - excess) :]
 
 
 __all__ = [

@@ -59,9 +59,8 @@ def batch(tensor: Any, batch_size: int) -> Any:
 
 def fallback_classification_transform(size: int, resize: int | None = None) -> Any:
     """Resize the short side, centre-crop ``size`` and normalise with the ImageNet constants."""
-    from torchvision.transforms import v2
-
     import torch
+    from torchvision.transforms import v2
 
     return v2.Compose(
         [

@@ -86,8 +86,19 @@ def _trip_on_network_errors(get_metadata: Any) -> Any:
 
 def _is_network_error(err: BaseException) -> bool:
     names = {cls.__name__ for cls in type(err).__mro__}
-    return bool(names & {"TimeoutException", "NetworkError", "ConnectError", "ReadTimeout", "ConnectTimeout",
-                         "Timeout", "ConnectionError", "TimeoutError"})
+    return bool(
+        names
+        & {
+            "TimeoutException",
+            "NetworkError",
+            "ConnectError",
+            "ReadTimeout",
+            "ConnectTimeout",
+            "Timeout",
+            "ConnectionError",
+            "TimeoutError",
+        }
+    )
 
 
 @contextlib.contextmanager
@@ -120,8 +131,11 @@ def hub_settings(*, offline: bool) -> Iterator[None]:
                 etag=constants.HF_HUB_ETAG_TIMEOUT,
                 download=constants.HF_HUB_DOWNLOAD_TIMEOUT,
                 offline=constants.HF_HUB_OFFLINE,
-                module={name: getattr(file_download, name) for name in
-                        ("_ETAG_RETRY_TIMEOUT", "get_hf_file_metadata", *_NO_RETRY) if hasattr(file_download, name)},
+                module={
+                    name: getattr(file_download, name)
+                    for name in ("_ETAG_RETRY_TIMEOUT", "get_hf_file_metadata", *_NO_RETRY)
+                    if hasattr(file_download, name)
+                },
                 agent=getattr(_detect_agent, "_REGISTRY_FETCH_TIMEOUT", None),
             )
             if _saved_settings["agent"] is not None:
@@ -167,9 +181,7 @@ def hub_file(repo_id: str, filename: str, revision: str | None, *, offline: bool
 
     try:
         with hub_settings(offline=offline):
-            return huggingface_hub.hf_hub_download(
-                repo_id, filename, revision=revision, local_files_only=offline
-            )
+            return huggingface_hub.hf_hub_download(repo_id, filename, revision=revision, local_files_only=offline)
     except Exception as err:  # hub errors are OSError, ValueError or HTTP errors by version
         raise WeightsUnavailableError(
             f"{repo_id}/{filename}@{revision or 'main'} is not {'cached' if offline else 'reachable'}: "
@@ -391,7 +403,9 @@ class HuggingFaceSource(WeightsSource):
         config = self.load_config(num_layers=num_layers, **kwargs)
         return build_random(self._constructor(config), dtype=dtype, seed=seed, init=init_once_, buffers_on_meta=True)
 
-    def estimate_bytes(self, *, dtype: Any, path: Path | None = None, num_layers: int | None = None, **kwargs: Any) -> int | None:
+    def estimate_bytes(
+        self, *, dtype: Any, path: Path | None = None, num_layers: int | None = None, **kwargs: Any
+    ) -> int | None:
         """Parameters of the (cut) architecture, counted on the meta device, times the dtype size."""
         if path is not None and path.is_dir():
             config = self._checked_folder_config(path, num_layers=num_layers, overrides=kwargs)
@@ -417,14 +431,18 @@ class HuggingFaceSource(WeightsSource):
         cached = self._hub_cached("config.json")
         if cached is not None:  # the cache is checked like any folder before its weights are read
             overridden = set(kwargs) | ({self.layers_key} if num_layers is not None else set())
-            self.check_folder_config(self.read_folder_config(Path(cached).parent), where=repr(cached),
-                                     overridden=overridden)
+            self.check_folder_config(
+                self.read_folder_config(Path(cached).parent), where=repr(cached), overridden=overridden
+            )
         # A pinned revision in the cache is final: read it without asking the hub. With a mirror
         # installed, a cache miss goes to the mirror rather than the network.
         cached_weights = cached is not None and any(self._hub_cached(name) for name in WEIGHTS_FILES)
         try:
             return self._from_pretrained(
-                self.hub_id, dtype=dtype, config=config, revision=self.revision,
+                self.hub_id,
+                dtype=dtype,
+                config=config,
+                revision=self.revision,
                 local_files_only=offline or bool(mirrors) or cached_weights,
             )
         except WeightsUnavailableError:
@@ -485,14 +503,14 @@ class HuggingFaceSource(WeightsSource):
             config = self._checked_folder_config(path, num_layers=num_layers, overrides=kwargs)
             return self._from_pretrained(str(path), dtype=dtype, config=config, local_files_only=True)
         config = self.load_config(num_layers=num_layers, **kwargs)
-        return build_from_state_dict(
-            self._constructor(config), read_state_dict(path), dtype=dtype, origin=str(path)
-        )
+        return build_from_state_dict(self._constructor(config), read_state_dict(path), dtype=dtype, origin=str(path))
 
     def is_cached(self) -> bool:
         weights = WEIGHTS_FILES
-        if any((folder / "config.json").is_file() and any((folder / w).is_file() for w in weights)
-               for folder in self.mirror_folders()):
+        if any(
+            (folder / "config.json").is_file() and any((folder / w).is_file() for w in weights)
+            for folder in self.mirror_folders()
+        ):
             return True
         return is_hub_cached(self.hub_id, "config.json", self.revision) and any(
             is_hub_cached(self.hub_id, name, self.revision) for name in weights
@@ -502,9 +520,7 @@ class HuggingFaceSource(WeightsSource):
         import huggingface_hub
 
         with hub_settings(offline=False):
-            huggingface_hub.snapshot_download(
-                self.hub_id, revision=self.revision, allow_patterns=PREFETCH_PATTERNS
-            )
+            huggingface_hub.snapshot_download(self.hub_id, revision=self.revision, allow_patterns=PREFETCH_PATTERNS)
 
     # ---- preprocessing -------------------------------------------------------------------------
 

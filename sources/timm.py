@@ -61,8 +61,7 @@ class TimmSource(ConstructedSource):
             timm.models.load_pretrained(model, pretrained_cfg=cfg)
         except Exception as err:  # noqa: BLE001 - SafetensorError, RuntimeError (shapes), OSError
             raise CorruptWeightsError(
-                f"cannot load {path}: {one_line(err)}. It is corrupt or another model's: delete it and "
-                f"{self.remedy()}"
+                f"cannot load {path}: {one_line(err)}. It is corrupt or another model's: delete it and {self.remedy()}"
             ) from err
         return model
 

@@ -120,7 +120,6 @@ class CausalLMLoader(ForgeModel):
         the one next token.
         """
         from ..generation import cut_at_eos, greedy_generate
-
         from ..validation import check_outputs
 
         if (model is None) != (inputs is None):

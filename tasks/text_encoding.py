@@ -53,8 +53,7 @@ SAMPLES: dict[tuple[ModelTask, str], list[Any]] = {
     (_MLM, "en"): ["After a long day of hiking, we sat by the fire and drank a cup of hot [MASK]."],
     (_CLS, "en"): ["The film is a quiet delight: warm, funny and beautifully acted from start to finish."],
     (_NER, "en"): [
-        "Ada Lovelace corresponded with Charles Babbage from London, and the Royal Society later "
-        "published her notes."
+        "Ada Lovelace corresponded with Charles Babbage from London, and the Royal Society later published her notes."
     ],
     # Sentences 0 and 1 are paraphrases; 2 and 3 are unrelated to them and to each other.
     (_EMBED, "en"): [
@@ -74,11 +73,8 @@ SAMPLES: dict[tuple[ModelTask, str], list[Any]] = {
 PARAPHRASES = (0, 1)
 
 _NO_TOKENIZER = (
-    "no tokenizer was available, so the inputs are synthetic token ids and the outputs are "
-    "reported as token ids"
+    "no tokenizer was available, so the inputs are synthetic token ids and the outputs are reported as token ids"
 )
-
-
 
 
 class TextEncoderLoader(ForgeModel):
@@ -247,8 +243,9 @@ class TextEncoderLoader(ForgeModel):
         for r in range(logits.shape[0]):
             span = best_span(logits[r, :, 0], logits[r, :, 1], context[r], max_tokens=max_answer_tokens)
             if span is None:
-                results.append({"answer": None, "start": None, "end": None, "score": None,
-                                "token_start": None, "token_end": None})
+                results.append(
+                    {"answer": None, "start": None, "end": None, "score": None, "token_start": None, "token_end": None}
+                )
                 continue
             s, e, score = span
             result = {"answer": None, "start": None, "end": None, "score": score, "token_start": s, "token_end": e}
@@ -271,13 +268,15 @@ class TextEncoderLoader(ForgeModel):
             masks = []
             for position in (sample.tensors["input_ids"][r] == self._special_ids["mask"]).nonzero().flatten().tolist():
                 probs, ids = torch.softmax(logits[r, position], dim=-1).topk(k)
-                masks.append({
-                    "position": position,
-                    "top_k": [
-                        {"token": _token(sample.tokenizer, i), "token_id": i, "probability": p}
-                        for p, i in zip(probs.tolist(), ids.tolist())
-                    ],
-                })
+                masks.append(
+                    {
+                        "position": position,
+                        "top_k": [
+                            {"token": _token(sample.tokenizer, i), "token_id": i, "probability": p}
+                            for p, i in zip(probs.tolist(), ids.tolist())
+                        ],
+                    }
+                )
             note = {} if sample.tokenizer is not None else {"note": _NO_TOKENIZER}
             results.append({"masks": masks, **note})
         return results
@@ -311,8 +310,14 @@ class TextEncoderLoader(ForgeModel):
                     if word == last_word:
                         words[-1]["end"] = int(offsets[position][1])
                     else:
-                        words.append({"label": labels[int(best[position])], "score": float(score[position]),
-                                      "start": int(offsets[position][0]), "end": int(offsets[position][1])})
+                        words.append(
+                            {
+                                "label": labels[int(best[position])],
+                                "score": float(score[position]),
+                                "start": int(offsets[position][0]),
+                                "end": int(offsets[position][1]),
+                            }
+                        )
                     last_word = word
                 spans = entity_spans(words)
                 for span in spans:
@@ -321,11 +326,22 @@ class TextEncoderLoader(ForgeModel):
             else:
                 for position in range(probs.shape[1]):
                     if t["attention_mask"][r, position] and int(t["input_ids"][r, position]) not in special:
-                        words.append({"label": labels[int(best[position])], "score": float(score[position]),
-                                      "start": position, "end": position + 1})
+                        words.append(
+                            {
+                                "label": labels[int(best[position])],
+                                "score": float(score[position]),
+                                "start": position,
+                                "end": position + 1,
+                            }
+                        )
                 spans = [
-                    {"entity": s["entity"], "text": None, "token_start": s["start"], "token_end": s["end"],
-                     "score": s["score"]}
+                    {
+                        "entity": s["entity"],
+                        "text": None,
+                        "token_start": s["start"],
+                        "token_end": s["end"],
+                        "score": s["score"],
+                    }
                     for s in entity_spans(words)
                 ]
                 results.append({"entities": spans, "note": _NO_TOKENIZER})
@@ -343,8 +359,6 @@ class TextEncoderLoader(ForgeModel):
     def _labels(self) -> list[str]:
         id2label = self.architecture["id2label"]
         return [id2label[str(i)] for i in range(len(id2label))]
-
-
 
 
 @lru_cache(maxsize=None)

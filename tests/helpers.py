@@ -11,13 +11,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_python(code: str, *, cwd: Path | None = None, env: dict | None = None, timeout: int = 300,
-               python: str = sys.executable) -> subprocess.CompletedProcess:
+def run_python(
+    code: str, *, cwd: Path | None = None, env: dict | None = None, timeout: int = 300, python: str = sys.executable
+) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter; fail with its output when it exits non-zero."""
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run(
         [python, "-c", textwrap.dedent(code)],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return proc

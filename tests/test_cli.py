@@ -41,8 +41,9 @@ def env(tmp_path_factory):
 
 
 def cli(*args: str, env: dict, ok: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "tt_forge_models", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tt_forge_models", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
     if ok:
         assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return proc
@@ -74,9 +75,11 @@ def test_help_for_every_command(env):
 
 
 def test_list_filters_and_json_import_no_torch(env):
-    code = ("import sys; from tt_forge_models.cli import main; "
-            "rc = main(['list', '--source', 'torchvision', '--name', '*resnet1*', '--json']); "
-            "assert 'torch' not in sys.modules, 'list imported torch'; sys.exit(rc)")
+    code = (
+        "import sys; from tt_forge_models.cli import main; "
+        "rc = main(['list', '--source', 'torchvision', '--name', '*resnet1*', '--json']); "
+        "assert 'torch' not in sys.modules, 'list imported torch'; sys.exit(rc)"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     rows = json.loads(out)
     assert [r["variant"] for r in rows] == ["resnet18", "resnet101", "resnet152"]
@@ -95,8 +98,10 @@ def test_list_filters_and_json_import_no_torch(env):
         (["bench", "--batch-size", "0"], ["batch-size", ">= 1"]),
         (["list", "--task", "cv_image_klassification"], ["unknown task", "cv_image_cls"]),
         (["frobnicate"], ["invalid choice", "export"]),
-        (["bench", "resnet", "--variant", "resnet18", "--mode", "compile", "--backend", "nope"],
-         ["unknown torch.compile backend 'nope'", "inductor"]),
+        (
+            ["bench", "resnet", "--variant", "resnet18", "--mode", "compile", "--backend", "nope"],
+            ["unknown torch.compile backend 'nope'", "inductor"],
+        ),
     ],
     ids=["model", "variant", "bench-variant", "dtype", "batch", "task", "command", "backend"],
 )
@@ -141,9 +146,30 @@ def test_cuda_without_a_gpu_is_one_line(env):
 
 def test_bench_records_follow_the_schema(env, tmp_path):
     jsonl, png = tmp_path / "out" / "bench.jsonl", tmp_path / "bench.png"
-    proc = cli("bench", "resnet", "--variant", "resnet18", "--batch-size", "1", "2", "--mode", "eager", "compile",
-               "--backend", "eager", "--warmup", "0", "--iters", "2", "--jsonl", str(jsonl), "--plot", str(png),
-               "--no-progress", env=env)
+    proc = cli(
+        "bench",
+        "resnet",
+        "--variant",
+        "resnet18",
+        "--batch-size",
+        "1",
+        "2",
+        "--mode",
+        "eager",
+        "compile",
+        "--backend",
+        "eager",
+        "--warmup",
+        "0",
+        "--iters",
+        "2",
+        "--jsonl",
+        str(jsonl),
+        "--plot",
+        str(png),
+        "--no-progress",
+        env=env,
+    )
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
     for record in records:
         validate_record(record)
@@ -210,8 +236,17 @@ def test_prefetch_skips_cached_and_fails_clearly_offline(env, tmp_path):
     url = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
     (torch_home / "hub" / "checkpoints").mkdir(parents=True)
     (torch_home / "hub" / "checkpoints" / url.rsplit("/", 1)[1]).write_bytes(b"cached")
-    proc = cli("prefetch", "resnet", "--variant", "resnet18", "--variant", "resnet34", "--no-progress",
-               env={**env, "TORCH_HOME": str(torch_home)}, ok=False)
+    proc = cli(
+        "prefetch",
+        "resnet",
+        "--variant",
+        "resnet18",
+        "--variant",
+        "resnet34",
+        "--no-progress",
+        env={**env, "TORCH_HOME": str(torch_home)},
+        ok=False,
+    )
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "resnet/pytorch-resnet18: already cached, skipped" in proc.stderr
     assert "resnet/pytorch-resnet34: cannot download" in proc.stderr

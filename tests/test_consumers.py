@@ -39,12 +39,14 @@ from pathlib import Path
 
 import pytest
 import torch
+
 import tt_forge_models
-from helpers import run_python
-from test_packaging import _copy_tree
 from tt_forge_models import golden
 from tt_forge_models.base import ForgePrefillModel
 from tt_forge_models.testing import all_variants, distinct_architectures
+
+from helpers import run_python
+from test_packaging import _copy_tree
 from xla_runner import discover
 
 MODELS_ROOT = Path(tt_forge_models.__file__).resolve().parent
@@ -259,6 +261,7 @@ def test_tt_forge_fe_per_loader_names(tmp_path):
     compiled_model=, inputs=images, dtype_override=)``, YOLOv4 ``post_processing(co_out)`` whose
     path they then remove, BERT ``decode_output(co_out)`` on the compiled model's list of tensors."""
     from PIL import Image
+
     from tt_forge_models.bert.pytorch import ModelLoader as Bert
     from tt_forge_models.inputs.vision import sample_image
     from tt_forge_models.resnet.pytorch import ModelLoader as ResNet

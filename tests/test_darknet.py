@@ -199,9 +199,7 @@ def test_read_casts_into_bf16_and_fills_meta(tmp_path):
     meta = _build("yolov4-tiny", device="meta")
     read_darknet_weights(meta, path)
     for key, tensor in source.state_dict().items():
-        assert bf16.state_dict()[key].dtype == (
-            torch.bfloat16 if tensor.is_floating_point() else tensor.dtype
-        )
+        assert bf16.state_dict()[key].dtype == (torch.bfloat16 if tensor.is_floating_point() else tensor.dtype)
         assert torch.equal(bf16.state_dict()[key], tensor.to(bf16.state_dict()[key].dtype))
         assert meta.state_dict()[key].device.type == "cpu"
         assert torch.equal(meta.state_dict()[key], tensor)
@@ -346,9 +344,7 @@ def test_safetensors_shape_mismatch(tmp_path):
 # Forward passes: raw [yolo] maps of the right shape, finite. Small inputs keep CPU time low.
 
 
-@pytest.mark.parametrize(
-    "name, size", [("yolov3", 256), ("yolov3-tiny", 320), ("yolov4", 256), ("yolov4-tiny", 320)]
-)
+@pytest.mark.parametrize("name, size", [("yolov3", 256), ("yolov3-tiny", 320), ("yolov4", 256), ("yolov4-tiny", 320)])
 def test_forward_shapes(name, size):
     torch.manual_seed(0)
     model = _build(name)

@@ -79,9 +79,7 @@ def test_postprocess_finds_maps_and_suppresses():
     _put(outputs[0], 0, 3, 3, obj=0.4, cls=0, prob=0.5)
 
     # The original image was 832x624, letterboxed to 416: scale 0.5, 52 px of border top/bottom.
-    params = LetterboxParams(
-        scale=0.5, pad_x=0.0, pad_y=52.0, original_width=832, original_height=624
-    )
+    params = LetterboxParams(scale=0.5, pad_x=0.0, pad_y=52.0, original_width=832, original_height=624)
     (detections,) = postprocess_detections(outputs, YOLOV4_LAYERS, letterbox_params=params)
 
     assert [d["class_name"] for d in detections] == ["dog", "cat"]

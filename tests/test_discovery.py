@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from helpers import REPO, run_python
 from tt_forge_models import get_loader, list_variants
 from tt_forge_models.testing import all_variants
+
+from helpers import run_python
 
 HEAVY = ("torch", "transformers", "timm", "torchvision")
 
@@ -68,11 +69,16 @@ def test_get_loader():
 
 
 def test_cli_list_text_and_json():
-    text = subprocess.run([sys.executable, "-m", "tt_forge_models", "list", "--model", "resnet"],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        [sys.executable, "-m", "tt_forge_models", "list", "--model", "resnet"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "resnet/pytorch-resnet50" in text and "cv_image_cls" in text and "25.6M" in text
-    out = subprocess.run([sys.executable, "-m", "tt_forge_models", "list", "--json"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "tt_forge_models", "list", "--json"], capture_output=True, text=True, check=True
+    ).stdout
     rows = json.loads(out)
     assert {r["id"] for r in rows} == {e.id for e in list_variants()}
     row = next(r for r in rows if r["id"] == "resnet/pytorch-resnet18")
@@ -80,8 +86,9 @@ def test_cli_list_text_and_json():
 
 
 def test_cli_error_is_one_line():
-    proc = subprocess.run([sys.executable, "-m", "tt_forge_models", "list", "--model", "nope"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tt_forge_models", "list", "--model", "nope"], capture_output=True, text=True
+    )
     assert proc.returncode != 0
     assert proc.stderr.strip().count("\n") == 0 and "nope" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -91,8 +98,14 @@ def test_only_model_framework_loader_paths_count(tmp_path):
     and no skip list is needed."""
     from tt_forge_models.discovery import loader_paths
 
-    for rel in ("good/pytorch/loader.py", "other/jax/loader.py", ".venv/pkg/pytorch/loader.py",
-                "_private/pytorch/loader.py", "deep/er/pytorch/loader.py", "bad/notaframework/loader.py"):
+    for rel in (
+        "good/pytorch/loader.py",
+        "other/jax/loader.py",
+        ".venv/pkg/pytorch/loader.py",
+        "_private/pytorch/loader.py",
+        "deep/er/pytorch/loader.py",
+        "bad/notaframework/loader.py",
+    ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("")
     found = [p.relative_to(tmp_path).as_posix() for p in loader_paths(tmp_path)]

@@ -324,8 +324,7 @@ def test_hub_calls_run_with_capped_timeouts_and_its_offline_switch(online, monke
     assert settings() == before and not hub_constants.is_offline_mode()
 
 
-def test_a_hub_that_goes_silent_after_the_probe_fails_the_load_in_seconds(silent_server, online, monkeypatch,
-                                                                          tmp_path):
+def test_a_hub_that_goes_silent_after_the_probe_fails_the_load_in_seconds(silent_server, online, monkeypatch, tmp_path):
     """The probe said yes, then the hub stopped answering: without the capped timeouts, the skipped
     retries and the trip to offline after one timeout this took three minutes (29 requests)."""
     from tt_forge_models.sources import huggingface as hf
@@ -356,8 +355,14 @@ def test_offline_switch_means_no_traffic_even_through_a_proxy(tmp_path):
     proxy = _Server(answer=b"HTTP/1.0 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
     try:
         env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-        env.update(TT_FORGE_MODELS_OFFLINE="1", HTTPS_PROXY=proxy.url, HTTP_PROXY=proxy.url, NO_PROXY="",
-                   HF_HOME=str(tmp_path / "hf"), TORCH_HOME=str(tmp_path / "torch"))
+        env.update(
+            TT_FORGE_MODELS_OFFLINE="1",
+            HTTPS_PROXY=proxy.url,
+            HTTP_PROXY=proxy.url,
+            NO_PROXY="",
+            HF_HOME=str(tmp_path / "hf"),
+            TORCH_HOME=str(tmp_path / "torch"),
+        )
         code = (
             "import warnings; warnings.simplefilter('ignore')\n"
             "from tt_forge_models.bert.pytorch import ModelLoader\n"
@@ -486,8 +491,13 @@ def _plant_hub_snapshot(tmp_path, monkeypatch, repo_id: str, revision: str, file
 def test_garbage_safetensors_in_the_hf_cache_names_the_file(tmp_path, monkeypatch):
     row = ResNet._VARIANTS[ResNet._resolve_variant("resnet_50_hf")]
     shipped = PACKAGE / "resnet" / "pytorch" / row.config_file
-    _plant_hub_snapshot(tmp_path, monkeypatch, row.pretrained_model_name, row.revision,
-                        {"config.json": shipped.read_bytes(), "model.safetensors": _GARBAGE_SAFETENSORS})
+    _plant_hub_snapshot(
+        tmp_path,
+        monkeypatch,
+        row.pretrained_model_name,
+        row.revision,
+        {"config.json": shipped.read_bytes(), "model.safetensors": _GARBAGE_SAFETENSORS},
+    )
     with pytest.raises(CorruptWeightsError) as err:
         ResNet("resnet_50_hf").load_model(weights="pretrained")
     assert "model.safetensors" in str(err.value) and "delete it" in str(err.value)
@@ -536,10 +546,16 @@ def test_numbers_and_types():
     assert len(ResNet("resnet18").decode_output(logits, top_k=np.int64(3))[0]) == 3
 
 
-@pytest.mark.parametrize("make", [
-    lambda: ResNet("resnet18"), lambda: Bert("all_minilm_l6_v2"), lambda: Bert("base_squad2"), lambda: Llama(),
-    lambda: Yolo4("yolov4_tiny_320"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ResNet("resnet18"),
+        lambda: Bert("all_minilm_l6_v2"),
+        lambda: Bert("base_squad2"),
+        lambda: Llama(),
+        lambda: Yolo4("yolov4_tiny_320"),
+    ],
+)
 def test_decode_output_of_none_is_a_type_error(make):
     for junk in (None, {}, [1, 2], "logits"):
         with pytest.raises(TypeError, match="outputs"):
@@ -715,8 +731,9 @@ def test_errno_of_a_symlink_loop_is_what_the_check_relies_on(tmp_path):
 
 def test_garbage_timm_weights_in_the_hf_cache_name_the_file(tmp_path, monkeypatch):
     row = ResNet._VARIANTS[ResNet._resolve_variant("resnet50_timm")]
-    _plant_hub_snapshot(tmp_path, monkeypatch, "timm/resnet50.a1_in1k", row.revision,
-                        {"model.safetensors": _GARBAGE_SAFETENSORS})
+    _plant_hub_snapshot(
+        tmp_path, monkeypatch, "timm/resnet50.a1_in1k", row.revision, {"model.safetensors": _GARBAGE_SAFETENSORS}
+    )
     with pytest.raises(CorruptWeightsError) as err:
         ResNet("resnet50_timm").load_model(weights="pretrained")
     assert "model.safetensors" in str(err.value) and "delete it" in str(err.value)

@@ -23,9 +23,12 @@ from tt_forge_models import errors
 from tt_forge_models.discovery import _loader_classes
 
 LOADERS = {f"{model}/{framework}": loader for model, framework, loader in _loader_classes()}
-TYPED = (TypeError, ValueError, FileNotFoundError, *(
-    e for e in vars(errors).values() if isinstance(e, type) and issubclass(e, Exception)
-))
+TYPED = (
+    TypeError,
+    ValueError,
+    FileNotFoundError,
+    *(e for e in vars(errors).values() if isinstance(e, type) and issubclass(e, Exception)),
+)
 #: no single call may take longer than this (a guard that works refuses in milliseconds)
 CALL_LIMIT_S = 10.0
 STATS: collections.Counter = collections.Counter()
@@ -39,11 +42,36 @@ JUNK = st.one_of(
     st.binary(max_size=8),
     st.lists(st.integers(min_value=-3, max_value=3), max_size=3),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-    st.sampled_from([
-        np.int64(2), np.float32(1.5), 2**64, -1, 0, float("inf"), "", " ", "cuda", "cuda:7", "meta", "cpu",
-        torch.device("meta"), torch.int8, torch.float64, "bf16", "pretrained", "random", "auto", "../..",
-        "/dev/zero", "/etc/passwd", Path("/nonexistent/weights.pt"), (3, 32, 32), (3, -32, 32), object(),
-    ]),
+    st.sampled_from(
+        [
+            np.int64(2),
+            np.float32(1.5),
+            2**64,
+            -1,
+            0,
+            float("inf"),
+            "",
+            " ",
+            "cuda",
+            "cuda:7",
+            "meta",
+            "cpu",
+            torch.device("meta"),
+            torch.int8,
+            torch.float64,
+            "bf16",
+            "pretrained",
+            "random",
+            "auto",
+            "../..",
+            "/dev/zero",
+            "/etc/passwd",
+            Path("/nonexistent/weights.pt"),
+            (3, 32, 32),
+            (3, -32, 32),
+            object(),
+        ]
+    ),
 )
 #: sizes: junk, or an integer either tiny or far beyond memory (a mid-sized real batch is slow, not wrong)
 SIZES = st.one_of(

@@ -35,8 +35,11 @@ def test_greedy_generation_matches_transformers():
     assert inputs["attention_mask"][0, 0] == 0, "left-padded"
     generated = loader.decode_output(None, model=model, inputs=inputs, max_new_tokens=4)
     reference = model.generate(
-        input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], max_new_tokens=4,
-        do_sample=False, pad_token_id=50256,
+        input_ids=inputs["input_ids"],
+        attention_mask=inputs["attention_mask"],
+        max_new_tokens=4,
+        do_sample=False,
+        pad_token_id=50256,
     )[:, 64:]
     assert generated == [cut_at_eos(row, [50256]) for row in reference.tolist()]
     decode = loader.load_inputs_decode(batch_size=2, num_layers=1)

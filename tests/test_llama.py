@@ -20,13 +20,27 @@ NARROW = dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_
 
 # The published architectures, as issue 4 lists them.
 ARCH = {
-    "meta-llama/Llama-3.2-1B": dict(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8, intermediate_size=8192),
-    "meta-llama/Llama-3.2-3B": dict(hidden_size=3072, num_hidden_layers=28, num_attention_heads=24, num_key_value_heads=8, intermediate_size=8192),
-    "meta-llama/Llama-3.1-8B": dict(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8, intermediate_size=14336),
-    "meta-llama/Meta-Llama-3-8B": dict(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8, intermediate_size=14336),
-    "meta-llama/Llama-3.1-70B": dict(hidden_size=8192, num_hidden_layers=80, num_attention_heads=64, num_key_value_heads=8, intermediate_size=28672),
-    "meta-llama/Llama-3.3-70B": dict(hidden_size=8192, num_hidden_layers=80, num_attention_heads=64, num_key_value_heads=8, intermediate_size=28672),
-    "TinyLlama/TinyLlama_v1.1": dict(hidden_size=2048, num_hidden_layers=22, num_attention_heads=32, num_key_value_heads=4, intermediate_size=5632),
+    "meta-llama/Llama-3.2-1B": dict(
+        hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8, intermediate_size=8192
+    ),
+    "meta-llama/Llama-3.2-3B": dict(
+        hidden_size=3072, num_hidden_layers=28, num_attention_heads=24, num_key_value_heads=8, intermediate_size=8192
+    ),
+    "meta-llama/Llama-3.1-8B": dict(
+        hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8, intermediate_size=14336
+    ),
+    "meta-llama/Meta-Llama-3-8B": dict(
+        hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8, intermediate_size=14336
+    ),
+    "meta-llama/Llama-3.1-70B": dict(
+        hidden_size=8192, num_hidden_layers=80, num_attention_heads=64, num_key_value_heads=8, intermediate_size=28672
+    ),
+    "meta-llama/Llama-3.3-70B": dict(
+        hidden_size=8192, num_hidden_layers=80, num_attention_heads=64, num_key_value_heads=8, intermediate_size=28672
+    ),
+    "TinyLlama/TinyLlama_v1.1": dict(
+        hidden_size=2048, num_hidden_layers=22, num_attention_heads=32, num_key_value_heads=4, intermediate_size=5632
+    ),
 }
 PUBLISHED_PARAMS = {
     "meta-llama/Llama-3.2-1B": 1_235_814_400,
@@ -320,7 +334,9 @@ def test_decode_inputs_without_weights(dtype, quiet, monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(weights, "load_with_policy", lambda *a, **k: pytest.fail("load_inputs loaded weights"))
         step = loader.load_inputs(mode="decode", batch_size=2, seq_len=32, dtype_override=dtype, num_layers=2, **NARROW)
-        again = loader.load_inputs(mode="decode", batch_size=2, seq_len=32, dtype_override=dtype, num_layers=2, **NARROW)
+        again = loader.load_inputs(
+            mode="decode", batch_size=2, seq_len=32, dtype_override=dtype, num_layers=2, **NARROW
+        )
     cache = step[cache_keyword()]
     assert step["input_ids"].shape == step["position_ids"].shape == (2, 1)
     assert step["attention_mask"].shape == (2, 33)

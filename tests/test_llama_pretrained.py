@@ -75,7 +75,7 @@ def test_pretrained_from_the_hub_cache_at_the_pinned_revision(tmp_path, reduced_
     env.pop("HF_HUB_CACHE", None)
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
     report = json.loads(line.removeprefix("RESULT "))
     for weights in ("pretrained", "auto"):
         assert report[weights] == {"source": "pretrained", "exact": True, "tied": True, "layers": 2}
@@ -156,7 +156,7 @@ def test_tokenizer_from_the_cache_is_verified_before_use(tmp_path, size, trusted
     env.pop("HF_HUB_CACHE", None)
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    report = json.loads(next(l for l in proc.stdout.splitlines() if l.startswith("RESULT ")).removeprefix("RESULT "))
+    report = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")).removeprefix("RESULT "))
     assert report["ids"][0] == 1
     if trusted:
         expected = _word_level_tokenizer(size)(PROMPT)

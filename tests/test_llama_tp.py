@@ -10,8 +10,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 WORKER = textwrap.dedent(
     """
     import json, os, sys, warnings
@@ -95,7 +93,7 @@ def test_two_process_tensor_parallel_matches_one_process():
                 proc.kill()
                 proc.wait()
     for out in outputs:
-        line = next(l for l in out.splitlines() if l.startswith("RESULT "))
+        line = next(ln for ln in out.splitlines() if ln.startswith("RESULT "))
         report = json.loads(line.removeprefix("RESULT "))
         assert report["mesh"] == [[1, 2], ["batch", "model"]]
         for tied, r in report["results"].items():

@@ -8,6 +8,7 @@ import venv
 from pathlib import Path
 
 import pytest
+
 from helpers import REPO, run_python
 
 # Dot folders (.git, a checkout's .venv) are not part of the package.
@@ -31,7 +32,9 @@ def _venv(path: Path) -> Path:
     python = path / "bin" / "python"
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     paths = sysconfig.get_paths()
     running = dict.fromkeys([paths["purelib"], paths["platlib"], *site.getsitepackages()])
@@ -68,8 +71,13 @@ def test_installed(tmp_path, editable):
     assert expected_root in where.parents, where
     assert out[1].startswith("pytorch_resnet_")
     # The console script pyproject declares is installed and runs the CLI.
-    script = subprocess.run([str(tmp_path / "venv" / "bin" / "tt-forge-models"), "list", "--model", "resnet"],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    script = subprocess.run(
+        [str(tmp_path / "venv" / "bin" / "tt-forge-models"), "list", "--model", "resnet"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert script.returncode == 0 and "resnet/pytorch-resnet50" in script.stdout, script.stderr
 
 

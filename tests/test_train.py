@@ -23,16 +23,28 @@ STEP_LINE = re.compile(r"^step (\d+)/(\d+) loss (\S+)$")
 CASES = [
     pytest.param("resnet", "resnet18", ["--batch-size", "2"], "progress", id="cv_image_cls-resnet18"),
     pytest.param("bert", "base_sst2", ["--num-layers", "1"], "lines", id="nlp_text_cls-base_sst2"),
-    pytest.param("bert", "large_conll03", ["--num-layers", "1", "--batch-size", "1"], "lines",
-                 id="nlp_token_cls-large_conll03"),
+    pytest.param(
+        "bert", "large_conll03", ["--num-layers", "1", "--batch-size", "1"], "lines", id="nlp_token_cls-large_conll03"
+    ),
     pytest.param("bert", "base_squad2", ["--num-layers", "1", "--batch-size", "1"], "lines", id="nlp_qa-base_squad2"),
-    pytest.param("bert", "base_uncased", ["--num-layers", "1", "--batch-size", "1"], "lines",
-                 id="nlp_masked_lm-base_uncased"),
+    pytest.param(
+        "bert", "base_uncased", ["--num-layers", "1", "--batch-size", "1"], "lines", id="nlp_masked_lm-base_uncased"
+    ),
     # Three rows: the paraphrase pair (0, 1) and a sentence unrelated to both.
-    pytest.param("bert", "all_minilm_l6_v2", ["--num-layers", "2", "--batch-size", "3"], "lines",
-                 id="nlp_embed_gen-all_minilm_l6_v2"),
-    pytest.param("llama", "tinyllama_v1_1", ["--num-layers", "1", "--batch-size", "1"], "lines",
-                 id="nlp_causal_lm-tinyllama_v1_1"),
+    pytest.param(
+        "bert",
+        "all_minilm_l6_v2",
+        ["--num-layers", "2", "--batch-size", "3"],
+        "lines",
+        id="nlp_embed_gen-all_minilm_l6_v2",
+    ),
+    pytest.param(
+        "llama",
+        "tinyllama_v1_1",
+        ["--num-layers", "1", "--batch-size", "1"],
+        "lines",
+        id="nlp_causal_lm-tinyllama_v1_1",
+    ),
     pytest.param("yolov4", "yolov4_tiny_320", ["--batch-size", "1"], "json", id="cv_object_det-yolov4_tiny_320"),
 ]
 
@@ -79,13 +91,17 @@ def test_non_finite_loss_is_a_one_line_error(capsys):
     assert re.match(r"error: the loss is (nan|inf|-inf) at step [23] of 3 \(lr 1e\+30\)", lines[0]), err
 
 
-@pytest.mark.parametrize("args, words", [
-    (["resnet", "--variant", "resnet18", "--steps", "0"], ["--steps", "expected an integer >= 1, got 0"]),
-    (["resnet", "--variant", "resnet19"], ["unknown variant 'resnet19'", "resnet18"]),
-    (["resnet", "--variant", "resnet18", "--num-layers", "2"], ["takes no --num-layers"]),
-    (["bert", "--variant", "base_sst2", "--dropout", "1.5"], ["--dropout", "expected a float in [0, 1]"]),
-    (["bert", "--variant", "base_sst2", "--lr", "0"], ["--lr", "expected a finite number > 0"]),
-], ids=["steps-0", "unknown-variant", "num-layers-on-resnet", "dropout-1.5", "lr-0"])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["resnet", "--variant", "resnet18", "--steps", "0"], ["--steps", "expected an integer >= 1, got 0"]),
+        (["resnet", "--variant", "resnet19"], ["unknown variant 'resnet19'", "resnet18"]),
+        (["resnet", "--variant", "resnet18", "--num-layers", "2"], ["takes no --num-layers"]),
+        (["bert", "--variant", "base_sst2", "--dropout", "1.5"], ["--dropout", "expected a float in [0, 1]"]),
+        (["bert", "--variant", "base_sst2", "--lr", "0"], ["--lr", "expected a finite number > 0"]),
+    ],
+    ids=["steps-0", "unknown-variant", "num-layers-on-resnet", "dropout-1.5", "lr-0"],
+)
 def test_bad_command_lines_exit_2_before_loading(capsys, args, words):
     code, out, err = _train(capsys, *args)
     assert code == EXIT_USAGE and out == ""
@@ -108,14 +124,15 @@ def _dropout_values(model):
             if isinstance(getattr(module, attr, None), float):
                 values[f"{name}.{attr}"] = getattr(module, attr)
     config = getattr(model, "config", None)
-    for field, value in (config.to_dict().items() if config is not None else ()):
+    for field, value in config.to_dict().items() if config is not None else ():
         if "dropout" in field and isinstance(value, float):
             values[f"config.{field}"] = value
     return values
 
 
-@pytest.mark.parametrize("model, variant", [("bert", "base_sst2"), ("llama", "tinyllama_v1_1"),
-                                            ("resnet", "resnet50_timm")])
+@pytest.mark.parametrize(
+    "model, variant", [("bert", "base_sst2"), ("llama", "tinyllama_v1_1"), ("resnet", "resnet50_timm")]
+)
 def test_dropout_sets_every_probability(model, variant):
     loader = get_loader(model)(variant)
     depth = {"num_layers": 1} if model != "resnet" else {}
@@ -135,8 +152,10 @@ def test_set_dropout_names_what_it_set():
     assert model.config.classifier_dropout is None  # None means "hidden_dropout_prob": left alone
 
 
-@pytest.mark.parametrize("value, error", [(True, TypeError), ("0.1", TypeError), (1.5, ValueError),
-                                          (-0.1, ValueError), (float("nan"), ValueError)])
+@pytest.mark.parametrize(
+    "value, error",
+    [(True, TypeError), ("0.1", TypeError), (1.5, ValueError), (-0.1, ValueError), (float("nan"), ValueError)],
+)
 def test_bad_dropout_is_refused_before_building(value, error):
     with pytest.raises(error, match=r"dropout must be a float in \[0, 1\] or None .*got"):
         get_loader("bert")("base_sst2").load_model(device="meta", dropout=value)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import run_python
 from tt_forge_models.resnet.pytorch import ModelLoader, ModelVariant
 from tt_forge_models.weights import save_safetensors
+
+from helpers import run_python
 
 REV_HF = ModelLoader._VARIANTS[ModelVariant.RESNET_50_HF].revision
 REV_TIMM = ModelLoader._VARIANTS[ModelVariant.RESNET_50_TIMM].revision

@@ -18,6 +18,7 @@ from ...base import ForgePrefillModel
 from ...config import LLMModelConfig, ModelGroup, ModelSource, ModelTask, StrEnum
 from ...tasks.causal_lm import PROMPT, CausalLMLoader
 
+
 class ModelVariant(StrEnum):
     LLAMA_3_2_1B = "llama_3_2_1b"
     LLAMA_3_2_1B_INSTRUCT = "llama_3_2_1b_instruct"

@@ -89,7 +89,6 @@ class ModelLoader(ForgeModel):
     def _get_model_info(cls, variant: StrEnum) -> ModelInfo:
         return cls._info(variant, "resnet")
 
-
     def load_config(self) -> Any:
         source = self._weights_source()
         return source.load_config() if hasattr(source, "load_config") else None

@@ -12,9 +12,7 @@ class Darknet53Stage(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, num_blocks: int):
         super().__init__()
         self.downsample = ConvBNAct(in_channels, out_channels, 3, stride=2)
-        self.blocks = nn.Sequential(
-            *(Residual(out_channels, out_channels // 2) for _ in range(num_blocks))
-        )
+        self.blocks = nn.Sequential(*(Residual(out_channels, out_channels // 2) for _ in range(num_blocks)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.downsample(x))

@@ -34,9 +34,7 @@ class CSPStage(nn.Module):
         self.downsample = ConvBNAct(in_channels, channels, 3, stride=2, activation="mish")
         self.skip = ConvBNAct(channels, branch, 1, activation="mish")
         self.main_in = ConvBNAct(channels, branch, 1, activation="mish")
-        self.blocks = nn.Sequential(
-            *(Residual(branch, hidden, activation="mish") for _ in range(num_blocks))
-        )
+        self.blocks = nn.Sequential(*(Residual(branch, hidden, activation="mish") for _ in range(num_blocks)))
         self.main_out = ConvBNAct(branch, branch, 1, activation="mish")
         self.transition = ConvBNAct(2 * branch, out, 1, activation="mish")
 

@@ -13,9 +13,7 @@ class DownSample1(nn.Module):
     def __init__(self):
         super().__init__()
         self.stem = ConvBNAct(3, 32, 3, activation="mish")
-        self.stage = CSPStage(
-            32, 64, num_blocks=1, branch_channels=64, hidden_channels=32, out_channels=64
-        )
+        self.stage = CSPStage(32, 64, num_blocks=1, branch_channels=64, hidden_channels=32, out_channels=64)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.stage(self.stem(x))

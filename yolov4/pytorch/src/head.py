@@ -12,19 +12,13 @@ from ....darknet_blocks import ConvBNAct, five_convs, head_conv
 class Head(nn.Module):
     def __init__(self, num_anchors: int = 3, num_classes: int = 80):
         super().__init__()
-        self.out8 = nn.Sequential(
-            ConvBNAct(128, 256, 3), head_conv(256, num_anchors, num_classes)
-        )  # layers 137-138
+        self.out8 = nn.Sequential(ConvBNAct(128, 256, 3), head_conv(256, num_anchors, num_classes))  # layers 137-138
         self.down8 = ConvBNAct(128, 256, 3, stride=2)  # layer 141, on layer 136
         self.convs16 = five_convs(512, 256)  # layers 143-147
-        self.out16 = nn.Sequential(
-            ConvBNAct(256, 512, 3), head_conv(512, num_anchors, num_classes)
-        )  # layers 148-149
+        self.out16 = nn.Sequential(ConvBNAct(256, 512, 3), head_conv(512, num_anchors, num_classes))  # layers 148-149
         self.down16 = ConvBNAct(256, 512, 3, stride=2)  # layer 152, on layer 147
         self.convs32 = five_convs(1024, 512)  # layers 154-158
-        self.out32 = nn.Sequential(
-            ConvBNAct(512, 1024, 3), head_conv(1024, num_anchors, num_classes)
-        )  # layers 159-160
+        self.out32 = nn.Sequential(ConvBNAct(512, 1024, 3), head_conv(1024, num_anchors, num_classes))  # layers 159-160
 
     def forward(
         self, p3: torch.Tensor, p4: torch.Tensor, p5: torch.Tensor

@@ -29,14 +29,10 @@ class Neck(nn.Module):
     def __init__(self):
         super().__init__()
         # Layers 105-107.
-        self.pre_spp = nn.Sequential(
-            ConvBNAct(1024, 512, 1), ConvBNAct(512, 1024, 3), ConvBNAct(1024, 512, 1)
-        )
+        self.pre_spp = nn.Sequential(ConvBNAct(1024, 512, 1), ConvBNAct(512, 1024, 3), ConvBNAct(1024, 512, 1))
         self.spp = SPP()
         # Layers 114-116.
-        self.post_spp = nn.Sequential(
-            ConvBNAct(2048, 512, 1), ConvBNAct(512, 1024, 3), ConvBNAct(1024, 512, 1)
-        )
+        self.post_spp = nn.Sequential(ConvBNAct(2048, 512, 1), ConvBNAct(512, 1024, 3), ConvBNAct(1024, 512, 1))
         self.reduce32 = ConvBNAct(512, 256, 1)  # layer 117
         self.upsample = Upsample2x()
         self.lateral16 = ConvBNAct(512, 256, 1)  # layer 120, on backbone layer 85
