@@ -451,23 +451,13 @@ def _offline_reason(source: Any) -> str:
 
 def _verify_sha256(entry: Any, source: Any) -> str | None:
     """Check the declared sha256 of a downloaded file, where the variant declares one."""
-    import hashlib
-
-    from .errors import CorruptWeightsError
+    from .weights import check_sha256
 
     expected = entry.config.weights_sha256
     cache_file = getattr(source, "cache_file", None)
     if not expected or not callable(cache_file):
         return None
-    path = cache_file()
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != expected.lower():
-        raise CorruptWeightsError(
-            f"{path} has sha256 {digest.hexdigest()}, expected {expected}; delete it and prefetch again"
-        )
+    check_sha256(cache_file(), expected, what=f"{entry.id}'s table")
     return "sha256 verified"
 
 

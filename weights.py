@@ -434,11 +434,15 @@ def file_sha256(path: Path) -> str:
     return _sha_cache[key]
 
 
+def _digest_matches(actual: str, expected: str, prefix: bool) -> bool:
+    return actual == expected.lower() or (prefix and actual.startswith(expected.lower()))
+
+
 def check_sha256(path: Path, expected: str, *, what: str, prefix: bool = False) -> None:
     """Refuse ``path`` unless its sha256 is ``expected`` (or starts with it, with ``prefix``); the
     error names the file, both digests and the remedy."""
     actual = file_sha256(path)
-    if actual == expected.lower() or (prefix and actual.startswith(expected.lower())):
+    if _digest_matches(actual, expected, prefix):
         return
     raise CorruptWeightsError(
         f"{path} ({Path(path).stat().st_size} bytes) has sha256 {actual}, but {what} has "
@@ -472,7 +476,7 @@ def download_verified(url: str, dest: Path, *, sha256: str | None, prefix: bool 
             except (OSError, ValueError) as err:  # URLError, HTTPError, timeouts, resets
                 raise WeightsUnavailableError(f"download of {url} failed: {one_line(err)}") from err
         actual = digest.hexdigest()
-        if sha256 is not None and not (actual == sha256.lower() or (prefix and actual.startswith(sha256.lower()))):
+        if sha256 is not None and not _digest_matches(actual, sha256, prefix):
             raise CorruptWeightsError(
                 f"download of {url} failed its sha256 check: got {actual}, expected {sha256.lower()}"
             )

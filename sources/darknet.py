@@ -9,8 +9,6 @@ the official file works as well.
 
 from __future__ import annotations
 
-import hashlib
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -19,9 +17,9 @@ import torch
 from torch import nn
 
 from ..darknet import read_darknet_weights
-from ..errors import CorruptWeightsError, WeightsUnavailableError
+from ..errors import WeightsUnavailableError
 from ..materialize import construct_on_meta, materialize_
-from ..weights import download_verified
+from ..weights import check_sha256, download_verified
 from .constructed import ConstructedSource
 
 #: Local files ``load_path`` reads: the Darknet release format, or a converted state dict.
@@ -125,32 +123,13 @@ class DarknetSource(ConstructedSource):
 
     def verify(self, path: Path) -> None:
         """Check the whole file against the declared sha256; a mismatch names both digests."""
-        if self.sha256 is None:
-            return
-        stat = path.stat()
-        actual = _sha256(str(path), stat.st_size, stat.st_mtime_ns)
-        if actual != self.sha256:
-            raise CorruptWeightsError(
-                f"{path} ({stat.st_size} bytes) has sha256 {actual}, but {self.name} from "
-                f"{self.url} has {self.sha256}; the file is truncated or another one. Delete it "
-                "and load again to download it afresh"
-            )
+        if self.sha256 is not None:
+            check_sha256(path, self.sha256, what=f"{self.name} from {self.url}")
 
     def _download(self, path: Path) -> None:
         # Every read has a deadline, and the digest is checked before the file is moved into
         # place, so a bad download never lands in the cache.
         download_verified(self.url, path, sha256=self.sha256)
-
-
-@lru_cache(maxsize=16)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    # Keyed on size and mtime too, so a file replaced in place is hashed again; hashing 250 MB
-    # costs about a second, which repeated loads in one process should pay once.
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _is_hex(text: str) -> bool:
