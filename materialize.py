@@ -127,12 +127,7 @@ def materialize_(model: nn.Module, dtype: torch.dtype | None, device: str = "cpu
 
     Tied parameters stay tied: each distinct meta tensor is allocated once.
     """
-    target = dtype or torch.get_default_dtype()
-    nbytes = sum(
-        p.numel() * (target.itemsize if p.is_floating_point() else p.element_size())
-        for p in _unique(model.parameters())
-    )
-    check_fits(nbytes, f"{type(model).__name__} in {target}")
+    target = _check_fits_in(model, dtype)
     allocated: dict[int, torch.Tensor] = {}
 
     def fresh(tensor: torch.Tensor) -> torch.Tensor:
@@ -158,6 +153,18 @@ def materialize_(model: nn.Module, dtype: torch.dtype | None, device: str = "cpu
             if buf is not None:
                 module._buffers[name] = fresh(buf)
     return model
+
+
+def _check_fits_in(model: nn.Module, dtype: torch.dtype | None) -> torch.dtype:
+    """The floating dtype ``model``'s parameters get (``dtype``, else torch's default), after the
+    memory guard has agreed that they fit in it."""
+    target = dtype or torch.get_default_dtype()
+    nbytes = sum(
+        p.numel() * (target.itemsize if p.is_floating_point() else p.element_size())
+        for p in _unique(model.parameters())
+    )
+    check_fits(nbytes, f"{type(model).__name__} in {target}")
+    return target
 
 
 def _unique(tensors) -> list[torch.Tensor]:
@@ -242,12 +249,7 @@ def build_from_state_dict(
 
     model = construct_on_meta(construct, buffers_on_meta=False)
     check_state_dict_keys(model, state, origin=origin)
-    target = dtype or torch.get_default_dtype()
-    nbytes = sum(
-        p.numel() * (target.itemsize if p.is_floating_point() else p.element_size())
-        for p in _unique(model.parameters())
-    )
-    check_fits(nbytes, f"{type(model).__name__} in {target}")
+    target = _check_fits_in(model, dtype)
 
     def cast(tensor: torch.Tensor) -> torch.Tensor:
         return tensor.to(target) if tensor.is_floating_point() and tensor.dtype != target else tensor
