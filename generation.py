@@ -21,6 +21,7 @@ Only the standard library is imported at module level.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -137,6 +138,7 @@ def synthetic_cache(config: Any, *, batch_size: int, past_len: int, seed: int = 
     return DynamicCache(ddp_cache_data=layers, config=config)
 
 
+@lru_cache(maxsize=None)
 def cache_keyword() -> str:
     """The forward's name for the KV cache: ``cache`` in the transformers releases that renamed
     ``past_key_values`` (which then warns, and goes in 5.40), else ``past_key_values``. Read from
@@ -193,8 +195,9 @@ def greedy_generate(model: "nn.Module", prefill: dict[str, "torch.Tensor"], max_
     """
     import torch
 
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
+    from .validation import check_int
+
+    max_new_tokens = check_int("max_new_tokens", max_new_tokens, minimum=1)
     device = _model_device(model)
     prefill = {k: v.cpu() for k, v in _tensors_only(prefill).items()}
     tokens = []

@@ -30,11 +30,9 @@ ShardSpec = dict[str, tuple[str | None, ...]]
 
 
 def check_num_devices(num_devices: Any) -> int:
-    if isinstance(num_devices, bool) or not isinstance(num_devices, int):
-        raise TypeError(f"num_devices must be an int >= 1, got {type(num_devices).__name__} {num_devices!r}")
-    if num_devices < 1:
-        raise ValueError(f"num_devices must be >= 1, got {num_devices}")
-    return num_devices
+    from .validation import check_int
+
+    return check_int("num_devices", num_devices, minimum=1)
 
 
 def mesh_config(

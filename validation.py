@@ -81,9 +81,6 @@ def env_flag(name: str) -> bool:
     )
 
 
-__all__ = ["SEED_MAX", "check_int", "check_outputs", "check_seed", "check_top_k", "env_flag"]
-
-
 def check_variant(loader: Any, variant: Any) -> Any:
     """The member of ``loader._VARIANTS`` that ``variant`` names, by one rule: any ``str`` whose
     value is one of the loader's variants is accepted (the loader's own member, its string value,
@@ -128,3 +125,6 @@ def _is_loader_enum(enum_type: type) -> bool:
         if any(type(v) is enum_type for v in getattr(cls, "_VARIANTS", {})):
             return True
     return False
+
+
+__all__ = ["SEED_MAX", "check_int", "check_outputs", "check_seed", "check_top_k", "check_variant", "env_flag"]
