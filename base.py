@@ -31,42 +31,30 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class _class_or_instance_method:
-    """Bind to the instance when called on one, else to the class."""
+    """Bind to the instance when called on one. On the class: to the class itself, or with
+    ``on_default=True`` to a fresh loader of the default variant, since upstream's README calls
+    ``ModelLoader.load_model()`` on the class."""
 
-    def __init__(self, func: Any) -> None:
-        self.func = func
-        self.__doc__ = func.__doc__
+    def __init__(self, func: Any = None, *, on_default: bool = False) -> None:
+        self.func, self.on_default = func, on_default
+        self.__doc__ = getattr(func, "__doc__", None)
 
-    def __get__(self, instance: Any, owner: type) -> Any:
-        import functools
-
-        return functools.partial(self.func, owner if instance is None else instance)
-
-
-class _instance_or_default:
-    """A method that also works on the class, as upstream's README calls it
-    (``ModelLoader.load_model()``): there it runs on a fresh loader of the default variant."""
-
-    def __init__(self, func: Any) -> None:
-        import functools
-
-        self.func = func
-        functools.update_wrapper(self, func)
+    def __call__(self, func: Any) -> "_class_or_instance_method":  # used as @...(on_default=True)
+        return type(self)(func, on_default=self.on_default)
 
     def __get__(self, instance: Any, owner: type) -> Any:
         import functools
         import inspect
         import types
 
-        if instance is not None:
-            return types.MethodType(self.func, instance)
+        if instance is not None or not self.on_default:
+            return types.MethodType(self.func, owner if instance is None else instance)
 
         @functools.wraps(self.func)
         def on_default(*args: Any, **kwargs: Any) -> Any:
             return self.func(owner(), *args, **kwargs)
 
-        signature = inspect.signature(self.func)
-        on_default.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+        on_default.__signature__ = inspect.signature(types.MethodType(self.func, owner))
         return on_default
 
 
@@ -158,7 +146,7 @@ class ForgeModel(ABC):
 
     # ---- the contract --------------------------------------------------------------------------
 
-    @_instance_or_default
+    @_class_or_instance_method(on_default=True)
     def load_model(
         self,
         *,
@@ -210,7 +198,7 @@ class ForgeModel(ABC):
         self.weights_source = loaded.source
         return model
 
-    @_instance_or_default
+    @_class_or_instance_method(on_default=True)
     def load_inputs(self, *, dtype_override: Any = None, batch_size: int = 1, **kwargs: Any) -> Any:
         """Deterministic sample inputs with a leading batch of ``batch_size``; never loads weights.
 
