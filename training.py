@@ -131,6 +131,13 @@ def _logits(loader: Any, outputs: Any) -> Any:
     return loader.unpack_forward_output(outputs).float()
 
 
+def _flat_cross_entropy(logits: Any, targets: Any) -> Any:
+    """Cross entropy of every position against ``targets``, skipping those set to -100."""
+    import torch.nn.functional as F
+
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+
+
 def _forward(loader: Any, model: Any, inputs: Any) -> Any:
     import torch
 
@@ -159,10 +166,7 @@ def _prepare_token_class(loader: Any, model: Any, inputs: Any, generator: Any) -
 
 
 def _loss_token_class(loader: Any, outputs: Any, inputs: Any, targets: Any) -> Any:
-    import torch.nn.functional as F
-
-    logits = _logits(loader, outputs)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+    return _flat_cross_entropy(_logits(loader, outputs), targets)
 
 
 # Causal LM: next-token prediction on the sample's own tokens.
@@ -179,10 +183,7 @@ def _prepare_causal(loader: Any, model: Any, inputs: Any, generator: Any) -> tup
 
 
 def _loss_causal(loader: Any, outputs: Any, inputs: Any, targets: Any) -> Any:
-    import torch.nn.functional as F
-
-    logits = _logits(loader, outputs)[:, :-1]
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+    return _flat_cross_entropy(_logits(loader, outputs)[:, :-1], targets)
 
 
 # Masked LM: BERT's own pre-training task on the sample: hide 15% of its real tokens, predict them.
