@@ -19,8 +19,8 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 from .config import Framework, ModelConfig, ModelInfo, StrEnum
-from .dtypes import resolve_dtype
 from .inputs import call_model, cast_floating, check_batch_size, first_tensor
+from .inputs.dtypes import resolve_dtype
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
@@ -167,8 +167,8 @@ class ForgeModel(ABC):
         every dropout probability of the model, so ``dropout=0.0`` makes training runs
         deterministic (see :mod:`.training`); ``None`` keeps the model's own.
         """
-        from .devices import resolve_model_device
-        from .training import check_dropout, set_dropout
+        from .inputs.devices import resolve_model_device
+        from .tasks.training import check_dropout, set_dropout
         from .validation import check_seed
         from .weights import load_with_policy
 
@@ -223,7 +223,7 @@ class ForgeModel(ABC):
         """The :class:`WeightsSource` that builds this variant: by default the standard one for
         its source, with shipped configs found beside the loader's own file. Loaders of our own
         networks (Darknet) override it."""
-        from .sources import source_for
+        from .weights.sources import source_for
 
         return source_for(self._variant_config, self._loader_dir())
 

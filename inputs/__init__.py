@@ -20,7 +20,7 @@ def check_batch_size(batch_size: Any) -> int:
 def check_input_bytes(num_bytes: int, what: str) -> None:
     """Refuse sample inputs of ``num_bytes`` that cannot fit, before building them (the input
     side of the weights guard in :mod:`..memory`)."""
-    from ..memory import check_fits
+    from ..weights.memory import check_fits
 
     check_fits(num_bytes, what, kind="inputs")
 

@@ -98,7 +98,7 @@ def load_tokenizer(
     With ``warn``, returning None emits one :class:`PreprocessorFallbackWarning` saying what was
     tried and how to get the real tokenizer.
     """
-    from ..sources.huggingface import hub_offline
+    from ..weights.huggingface import hub_offline
 
     if offline is None:
         offline = hub_offline()
@@ -149,8 +149,8 @@ def _from_pretrained(where: str, revision: str | None, local_files_only: bool) -
     # Failures raise, so they are not cached and a later call retries.
     import transformers
 
-    from ..sources.huggingface import hub_settings
     from ..weights import offline_switch_on
+    from ..weights.huggingface import hub_settings
 
     with hub_settings(offline=local_files_only or offline_switch_on()):
         return transformers.AutoTokenizer.from_pretrained(

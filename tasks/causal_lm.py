@@ -60,7 +60,7 @@ class CausalLMLoader(ForgeModel):
         ``num_layers`` and config overrides as to ``load_model``). A forward appends to
         the cache in place: call ``load_inputs`` again for every run.
         """
-        from ..generation import decode_step_inputs, synthetic_cache
+        from .generation import decode_step_inputs, synthetic_cache
 
         if mode not in ("prefill", "decode"):
             raise ValueError(f"unknown mode {mode!r}; accepted: 'prefill', 'decode'")
@@ -76,7 +76,7 @@ class CausalLMLoader(ForgeModel):
         return decode_step_inputs(prefill, prefill["input_ids"][:, -1], cache)
 
     def _prefill(self, *, batch_size: int, seq_len: int | None) -> dict[str, Any]:
-        from ..generation import prefill_inputs
+        from .generation import prefill_inputs
 
         seq_len = self._variant_config.max_length if seq_len is None else seq_len
         ids, pad_id = self._prompt_ids()
@@ -96,7 +96,7 @@ class CausalLMLoader(ForgeModel):
         Unlike :meth:`load_inputs` this needs the model; the prefill is ``load_inputs``' own.
         A forward appends to the cache in place: call again for every run.
         """
-        from ..generation import decode_inputs_from_model
+        from .generation import decode_inputs_from_model
 
         prefill = self.load_inputs(dtype_override=dtype_override, batch_size=batch_size, seq_len=seq_len)
         return decode_inputs_from_model(model, prefill)
@@ -119,8 +119,8 @@ class CausalLMLoader(ForgeModel):
         end-of-sequence token. Without a model, the argmax of ``outputs``' last-position logits:
         the one next token.
         """
-        from ..generation import cut_at_eos, greedy_generate
         from ..validation import check_outputs
+        from .generation import cut_at_eos, greedy_generate
 
         if (model is None) != (inputs is None):
             raise TypeError("decode_output needs both model= and inputs= to generate, or neither")
@@ -206,7 +206,7 @@ class CausalLMLoader(ForgeModel):
 
     def _prompt_ids(self) -> tuple[list[int], int]:
         """The prompt's token ids (BOS first; synthetic without a tokenizer) and the padding id."""
-        from ..generation import pad_token_id, prompt_token_ids
+        from .generation import pad_token_id, prompt_token_ids
 
         config = self.load_config()
         return prompt_token_ids(self._tokenizer(), config, self._variant_config.prompt), pad_token_id(config)

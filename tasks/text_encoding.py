@@ -228,7 +228,7 @@ class TextEncoderLoader(ForgeModel):
         return self._sample
 
     def _decode_qa(self, outputs: Any, sample: "TextSample", *, max_answer_tokens: int = 30, **_: Any) -> list:
-        from ..decode import best_span
+        from .decode import best_span
 
         logits = self.unpack_forward_output(outputs)
         t = sample.tensors
@@ -282,7 +282,7 @@ class TextEncoderLoader(ForgeModel):
         return results
 
     def _decode_cls(self, outputs: Any, sample: "TextSample", **_: Any) -> list:
-        from ..decode import topk_classes
+        from .decode import topk_classes
 
         labels = self._labels()
         return [row[0] for row in topk_classes(self.unpack_forward_output(outputs), labels, 1)]
@@ -290,7 +290,7 @@ class TextEncoderLoader(ForgeModel):
     def _decode_ner(self, outputs: Any, sample: "TextSample", **_: Any) -> list:
         import torch
 
-        from ..decode import entity_spans
+        from .decode import entity_spans
 
         probs = torch.softmax(self.unpack_forward_output(outputs).detach().float(), dim=-1)
         labels = self._labels()
@@ -348,7 +348,7 @@ class TextEncoderLoader(ForgeModel):
         return results
 
     def _decode_embeddings(self, outputs: Any, sample: "TextSample", **_: Any) -> dict[str, Any]:
-        from ..decode import cosine_matrix, mean_pool
+        from .decode import cosine_matrix, mean_pool
 
         vectors = mean_pool(self.unpack_forward_output(outputs), sample.tensors["attention_mask"])
         result = {"embeddings": vectors, "similarity": cosine_matrix(vectors), "sentences": list(sample.rows)}

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from tt_forge_models import CorruptWeightsError
-from tt_forge_models.benchmark import RECORD_FIELDS, BenchOptions, percentile, validate_record
+from tt_forge_models.cli.bench import RECORD_FIELDS, BenchOptions, percentile, validate_record
 from tt_forge_models.resnet.pytorch import ModelLoader
 
 from helpers import REPO
@@ -123,7 +123,7 @@ def test_info_reports_params_flops_inputs_and_weights(env):
 
 
 def test_run_prints_labels_where_weights_came_from_and_timings(env):
-    from tt_forge_models.labels import imagenet_categories
+    from tt_forge_models.tasks.labels import imagenet_categories
 
     proc = cli("run", "resnet", "--variant", "resnet18", "--weights", "random", "--batch-size", "2", env=env)
     out = proc.stdout
@@ -211,7 +211,7 @@ def test_harness_helpers():
 
 
 def test_flops_fall_back_to_fake_tensors_then_report_why(monkeypatch):
-    from tt_forge_models import flops
+    from tt_forge_models.cli import flops
 
     loader = ModelLoader("resnet18")
     on_meta = flops.count_flops(loader)

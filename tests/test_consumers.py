@@ -41,9 +41,8 @@ import pytest
 import torch
 
 import tt_forge_models
-from tt_forge_models import golden
 from tt_forge_models.base import ForgePrefillModel
-from tt_forge_models.testing import all_variants, distinct_architectures
+from tt_forge_models.testing import all_variants, distinct_architectures, golden
 
 from helpers import run_python
 from test_packaging import _copy_tree

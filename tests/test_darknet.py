@@ -11,7 +11,7 @@ import os
 import pytest
 import torch
 
-from tt_forge_models.darknet import (
+from tt_forge_models.darknet.weights_file import (
     DarknetWeightsError,
     SafetensorsWeightsError,
     count_darknet_values,
@@ -279,7 +279,7 @@ def test_seen_must_fit_the_header(tmp_path):
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
-    import tt_forge_models.darknet as darknet
+    import tt_forge_models.darknet.weights_file as darknet
 
     def fail(src, dst):
         raise OSError("disk full")

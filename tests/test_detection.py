@@ -5,14 +5,14 @@ import math
 import pytest
 import torch
 
-from tt_forge_models.coco_classes import COCO_CLASSES
-from tt_forge_models.detection import (
+from tt_forge_models.tasks.detection import (
     LetterboxParams,
     YoloLayerSpec,
     decode_yolo_outputs,
     letterbox,
     postprocess_detections,
 )
+from tt_forge_models.tasks.labels import COCO_CLASSES
 from tt_forge_models.yolov3.pytorch.src.yolov3 import YOLO_LAYERS as YOLOV3_LAYERS
 from tt_forge_models.yolov4.pytorch.src.yolov4 import YOLO_LAYERS as YOLOV4_LAYERS
 from tt_forge_models.yolov4.pytorch.src.yolov4_tiny import YOLO_LAYERS as YOLOV4_TINY_LAYERS

@@ -141,7 +141,7 @@ def test_pretrained_without_offline_switch_does_not_hang(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr("tt_forge_models.weights._PROBE_TIMEOUT_S", 1.0)
     # Unroutable TEST-NET address: the probe cannot connect, whatever this machine's network is.
-    monkeypatch.setattr("tt_forge_models.sources.torchvision.TorchvisionSource.host", "192.0.2.1", raising=False)
+    monkeypatch.setattr("tt_forge_models.weights.torchvision.TorchvisionSource.host", "192.0.2.1", raising=False)
     start = time.perf_counter()
     with pytest.raises(WeightsUnavailableError):
         ModelLoader(ModelVariant.RESNET_18).load_model(weights="pretrained")

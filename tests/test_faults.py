@@ -298,7 +298,7 @@ def test_hub_calls_run_with_capped_timeouts_and_its_offline_switch(online, monke
     import huggingface_hub.constants as hub_constants
     from huggingface_hub import file_download
 
-    from tt_forge_models.sources import huggingface as hf
+    from tt_forge_models.weights import huggingface as hf
 
     monkeypatch.delenv("HF_HUB_ETAG_TIMEOUT", raising=False)
     monkeypatch.delenv("HF_HUB_DOWNLOAD_TIMEOUT", raising=False)
@@ -327,7 +327,7 @@ def test_hub_calls_run_with_capped_timeouts_and_its_offline_switch(online, monke
 def test_a_hub_that_goes_silent_after_the_probe_fails_the_load_in_seconds(silent_server, online, monkeypatch, tmp_path):
     """The probe said yes, then the hub stopped answering: without the capped timeouts, the skipped
     retries and the trip to offline after one timeout this took three minutes (29 requests)."""
-    from tt_forge_models.sources import huggingface as hf
+    from tt_forge_models.weights import huggingface as hf
 
     _point_hub_at(monkeypatch, silent_server.url)
     monkeypatch.setattr(hf, "network_available", lambda _: True)

@@ -8,9 +8,8 @@ import warnings
 import pytest
 import torch
 
-from tt_forge_models import golden
 from tt_forge_models.discovery import get_loader
-from tt_forge_models.testing import all_variants, assert_pcc, call_model
+from tt_forge_models.testing import all_variants, assert_pcc, call_model, golden
 
 VARIANTS = all_variants()
 

@@ -9,8 +9,8 @@ import warnings
 import pytest
 import torch
 
-from tt_forge_models.generation import cut_at_eos
 from tt_forge_models.gpt2.pytorch import ModelLoader
+from tt_forge_models.tasks.generation import cut_at_eos
 
 pytestmark = pytest.mark.filterwarnings("ignore::tt_forge_models.PreprocessorFallbackWarning")
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from tt_forge_models import ModelTooLargeError, PreprocessorFallbackWarning
-from tt_forge_models.generation import cache_keyword
 from tt_forge_models.llama import ModelLoader, ModelVariant
+from tt_forge_models.tasks.generation import cache_keyword
 
 # A narrow Llama that keeps the variant's vocabulary, RoPE and head structure.
 NARROW = dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2, head_dim=16)
@@ -123,7 +123,7 @@ def test_large_mark_follows_the_test_build():
 
 
 def test_load_config_builds_nothing(monkeypatch):
-    import tt_forge_models.materialize as materialize
+    import tt_forge_models.weights.materialize as materialize
 
     monkeypatch.setattr(materialize, "construct_on_meta", lambda *a, **k: pytest.fail("built a model"))
     config = ModelLoader(ModelVariant.LLAMA_3_1_70B).load_config(num_layers=3)
@@ -155,14 +155,14 @@ def test_misspelt_keyword_is_an_error_not_a_full_model():
 
 @pytest.fixture
 def machine_with_24_gib(monkeypatch):
-    import tt_forge_models.memory as memory
+    import tt_forge_models.weights.memory as memory
 
     monkeypatch.setattr(memory, "available_bytes", lambda: 24 * 2**30)
 
 
 @pytest.mark.parametrize("weights", ["random", "pretrained", "auto"])
 def test_70b_is_refused_before_anything_is_built_or_fetched(weights, machine_with_24_gib, monkeypatch):
-    from tt_forge_models.sources.huggingface import HuggingFaceSource
+    from tt_forge_models.weights.huggingface import HuggingFaceSource
 
     monkeypatch.setattr(HuggingFaceSource, "_from_pretrained", lambda *a, **k: pytest.fail("reached from_pretrained"))
     monkeypatch.setattr(HuggingFaceSource, "build_random", lambda *a, **k: pytest.fail("reached build_random"))
@@ -236,8 +236,8 @@ def test_single_pass_init_draws_what_transformers_draws():
     that transformers would redraw is skipped."""
     import transformers
 
-    from tt_forge_models.materialize import build_random
-    from tt_forge_models.sources.huggingface import init_once_
+    from tt_forge_models.weights.huggingface import init_once_
+    from tt_forge_models.weights.materialize import build_random
 
     for tied in (False, True):
         config = ModelLoader().load_config(

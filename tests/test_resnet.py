@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from tt_forge_models import PreprocessorFallbackWarning
-from tt_forge_models.labels import imagenet_categories
 from tt_forge_models.resnet.pytorch import ModelLoader, ModelVariant
+from tt_forge_models.tasks.labels import imagenet_categories
 
 
 def test_inputs_follow_each_variants_input_size():

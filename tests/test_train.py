@@ -12,9 +12,9 @@ import re
 import pytest
 import torch
 
-from tt_forge_models import training
 from tt_forge_models.cli import EXIT_FAILURE, EXIT_USAGE, main
 from tt_forge_models.discovery import get_loader
+from tt_forge_models.tasks import training
 
 STEP_LINE = re.compile(r"^step (\d+)/(\d+) loss (\S+)$")
 

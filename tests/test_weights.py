@@ -35,7 +35,7 @@ def test_local_safetensors_round_trip(variant, tmp_path):
 def test_state_dict_tensors_become_the_parameters_without_a_copy(monkeypatch, tmp_path):
     """A file's tensors in the target dtype are assigned onto the meta-built model as they are
     (one copy of the weights in memory, not two); others are cast once; ties stay tied."""
-    import tt_forge_models.sources.constructed as constructed
+    import tt_forge_models.weights.constructed as constructed
     from tt_forge_models.gpt2.pytorch import ModelLoader as GPT2
 
     loader = ModelLoader(ModelVariant.RESNET_18)
@@ -53,7 +53,7 @@ def test_state_dict_tensors_become_the_parameters_without_a_copy(monkeypatch, tm
     gpt2 = GPT2()
     tied = gpt2.load_model(weights="random", num_layers=1)
     path_state = {k: v for k, v in tied.state_dict().items() if k != "lm_head.weight"}  # saved once
-    import tt_forge_models.sources.huggingface as huggingface
+    import tt_forge_models.weights.huggingface as huggingface
 
     monkeypatch.setattr(huggingface, "read_state_dict", lambda path: path_state)
     again = gpt2.load_model(weights=file, num_layers=1)

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from tt_forge_models import CorruptWeightsError, WeightsFallbackWarning, WeightsUnavailableError
-from tt_forge_models.darknet import DarknetWeightsError, write_darknet_weights
-from tt_forge_models.detection import LETTERBOX_FILL, LetterboxParams
+from tt_forge_models.darknet.weights_file import DarknetWeightsError, write_darknet_weights
+from tt_forge_models.tasks.detection import LETTERBOX_FILL, LetterboxParams
 from tt_forge_models.weights import save_safetensors
 from tt_forge_models.yolov3 import pytorch as yolov3
 from tt_forge_models.yolov4 import pytorch as yolov4
@@ -258,7 +258,7 @@ def test_download_lands_verified_in_the_torch_hub_cache(tmp_path, monkeypatch):
 
 
 def test_source_checks_what_a_row_declares():
-    from tt_forge_models.sources.darknet import DarknetSource
+    from tt_forge_models.darknet.source import DarknetSource
 
     network = _loader("yolov4-tiny")._network()
     for bad in ("0x" + "a" * 62, "a" * 63, "g" * 64, "a" * 32 + "_" + "a" * 31):

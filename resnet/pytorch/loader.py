@@ -39,7 +39,7 @@ def _torchvision(builder: str, tag: str, params: int, size: int = 224, **kw: Any
 # Full sha256 of torchvision's checkpoint files, checked before a cached file is used. torchvision
 # publishes only the first 8 hex digits (in the file name); these full digests come from public
 # records of those files and match the published prefixes. Rows without one are checked against
-# the prefix, computed from the file's content (see sources/torchvision.py).
+# the prefix, computed from the file's content (see weights/torchvision.py).
 _RESNET18_V1_SHA256 = "f37072fd47e89c5e827621c5baffa7500819f7896bbacec160b1a16c560e07ec"
 _RESNET34_V1_SHA256 = "b627a593bcbe140c234610266fe4f8ae95ea42fc881d091c9b6052e6b1d0590f"
 _RESNET50_V2_SHA256 = "11ad3fa62ca79e40addfd354a8ec4b7c75143b3038b8d2a807fbc68deab379ca"
@@ -112,8 +112,8 @@ class ModelLoader(ForgeModel):
 
     def decode_output(self, outputs: Any, *, top_k: int = 5, **kwargs: Any) -> list[list[dict[str, Any]]]:
         """Per image, the ``top_k`` ImageNet labels with their probabilities."""
-        from ...decode import topk_classes
-        from ...labels import imagenet_categories
+        from ...tasks.decode import topk_classes
+        from ...tasks.labels import imagenet_categories
         from ...validation import check_outputs
 
         return topk_classes(self.unpack_forward_output(check_outputs(outputs)), imagenet_categories(), top_k)
@@ -149,8 +149,8 @@ class ModelLoader(ForgeModel):
             raise TypeError("post_process needs framework_model=, compiled_model= and inputs= (PIL images) together")
         import torch
 
-        from ...dtypes import resolve_dtype
         from ...inputs import cast_floating
+        from ...inputs.dtypes import resolve_dtype
 
         dtype, preprocess, results = resolve_dtype(dtype_override), self._preprocess(), []
         for image in inputs:

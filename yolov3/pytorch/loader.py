@@ -1,14 +1,14 @@
 """YOLOv3 and YOLOv3-tiny object detectors (COCO, 80 classes), our own Darknet-exact model code.
 
 Pretrained weights are the original Darknet release files (pjreddie.com), verified by sha256 and
-read directly; see ``sources/darknet.py``. Inputs are the astronaut photograph letterboxed to the
+read directly; see ``darknet/source.py``. Inputs are the astronaut photograph letterboxed to the
 variant's size; ``decode_output`` gives boxes in that photograph's pixels.
 """
 
 from __future__ import annotations
 
 from ...config import ModelConfig, ModelInfo, StrEnum
-from ...darknet_loader import DarknetDetectorLoader, darknet_row
+from ...darknet.yolo import DarknetDetectorLoader, darknet_row
 
 
 class ModelVariant(StrEnum):

@@ -1,7 +1,7 @@
 """YOLOv4 and YOLOv4-tiny object detectors (COCO, 80 classes), our own Darknet-exact model code.
 
 Pretrained weights are the original Darknet release files (AlexeyAB/darknet GitHub releases),
-verified by sha256 and read directly; see ``sources/darknet.py``. Inputs are the astronaut
+verified by sha256 and read directly; see ``darknet/source.py``. Inputs are the astronaut
 photograph letterboxed to the variant's size; ``decode_output`` gives boxes in that photograph's
 pixels.
 """
@@ -9,7 +9,7 @@ pixels.
 from __future__ import annotations
 
 from ...config import ModelConfig, ModelInfo, StrEnum
-from ...darknet_loader import DarknetDetectorLoader, darknet_row
+from ...darknet.yolo import DarknetDetectorLoader, darknet_row
 
 
 class ModelVariant(StrEnum):

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from ....darknet_blocks import ConvBNAct, Residual
+from ....darknet.blocks import ConvBNAct, Residual
 
 
 class Darknet53Stage(nn.Module):

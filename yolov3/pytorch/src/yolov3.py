@@ -8,8 +8,8 @@
 import torch
 from torch import nn
 
-from ....darknet_blocks import ConvBNAct, Upsample2x, five_convs, head_conv
-from ....detection import YoloLayerSpec
+from ....darknet.blocks import ConvBNAct, Upsample2x, five_convs, head_conv
+from ....tasks.detection import YoloLayerSpec
 from .darknet53 import Darknet53
 
 ANCHORS = (10, 13, 16, 30, 33, 23, 30, 61, 62, 45, 59, 119, 116, 90, 156, 198, 373, 326)

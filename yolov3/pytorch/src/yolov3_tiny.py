@@ -6,8 +6,8 @@
 import torch
 from torch import nn
 
-from ....darknet_blocks import ConvBNAct, MaxPoolStride1, Upsample2x, head_conv, maxpool_stride2
-from ....detection import YoloLayerSpec
+from ....darknet.blocks import ConvBNAct, MaxPoolStride1, Upsample2x, head_conv, maxpool_stride2
+from ....tasks.detection import YoloLayerSpec
 
 ANCHORS = (10, 14, 23, 27, 37, 58, 81, 82, 135, 169, 344, 319)
 

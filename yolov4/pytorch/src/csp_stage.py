@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from ....darknet_blocks import ConvBNAct, Residual
+from ....darknet.blocks import ConvBNAct, Residual
 
 
 class CSPStage(nn.Module):

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from ....darknet_blocks import ConvBNAct
+from ....darknet.blocks import ConvBNAct
 from .csp_stage import CSPStage
 
 

@@ -6,7 +6,7 @@ Leaky ReLU throughout. Returns the raw ``[yolo]`` input maps in cfg order: strid
 import torch
 from torch import nn
 
-from ....darknet_blocks import ConvBNAct, five_convs, head_conv
+from ....darknet.blocks import ConvBNAct, five_convs, head_conv
 
 
 class Head(nn.Module):

@@ -8,7 +8,7 @@ and returns the three maps the head builds on: stride 8 (layer 136, 128 ch), str
 import torch
 from torch import nn
 
-from ....darknet_blocks import ConvBNAct, MaxPoolStride1, Upsample2x, five_convs
+from ....darknet.blocks import ConvBNAct, MaxPoolStride1, Upsample2x, five_convs
 
 
 class SPP(nn.Module):

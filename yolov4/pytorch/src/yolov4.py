@@ -8,8 +8,8 @@
 import torch
 from torch import nn
 
-from ....darknet_blocks import ConvBNAct
-from ....detection import YoloLayerSpec
+from ....darknet.blocks import ConvBNAct
+from ....tasks.detection import YoloLayerSpec
 from .downsample1 import DownSample1
 from .downsample2 import DownSample2
 from .downsample3 import DownSample3

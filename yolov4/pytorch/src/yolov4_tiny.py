@@ -6,14 +6,14 @@
 import torch
 from torch import nn
 
-from ....darknet_blocks import (
+from ....darknet.blocks import (
     ConvBNAct,
     Upsample2x,
     head_conv,
     maxpool_stride2,
     second_half_channels,
 )
-from ....detection import YoloLayerSpec
+from ....tasks.detection import YoloLayerSpec
 
 ANCHORS = (10, 14, 23, 27, 37, 58, 81, 82, 135, 169, 344, 319)
 

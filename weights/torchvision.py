@@ -10,9 +10,9 @@ import torch
 import torchvision
 
 from ..errors import CorruptWeightsError, WeightsUnavailableError
-from ..materialize import build_from_state_dict
-from ..weights import check_sha256, download_verified, read_state_dict
+from . import check_sha256, download_verified, read_state_dict
 from .constructed import ConstructedSource
+from .materialize import build_from_state_dict
 
 
 class TorchvisionSource(ConstructedSource):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .base import ForgeModel
-from .config import ModelConfig, ModelSource, ModelTask, StrEnum
+from ..base import ForgeModel
+from ..config import ModelConfig, ModelSource, ModelTask, StrEnum
 
 
 def darknet_row(network: str, release: tuple[str, str, int], size: int, test_size: int | None = None) -> ModelConfig:
@@ -52,7 +52,7 @@ class DarknetDetectorLoader(ForgeModel):
         return getattr(importlib.import_module(f".src.{module}", package), name)
 
     def _weights_source(self) -> Any:
-        from .sources.darknet import DarknetSource
+        from .source import DarknetSource
 
         config = self._variant_config
         return DarknetSource(
@@ -67,7 +67,7 @@ class DarknetDetectorLoader(ForgeModel):
     ) -> Any:
         """A photograph from ``assets/`` (the astronaut by default) letterboxed to ``input_size``
         (the variant's by default): RGB in [0, 1], NCHW."""
-        from .detection import SAMPLE_IMAGE, letterboxed_sample
+        from ..tasks.detection import SAMPLE_IMAGE, letterboxed_sample
 
         size = self._variant_config.input_size if input_size is None else input_size
         self.sample_image = image or SAMPLE_IMAGE
@@ -88,8 +88,8 @@ class DarknetDetectorLoader(ForgeModel):
         Boxes are ``[x1, y1, x2, y2]`` in the original photograph's pixels, through the
         letterbox of the last ``load_inputs`` (or ``letterbox_params`` when given).
         """
-        from .detection import decode_detections
-        from .validation import check_outputs
+        from ..tasks.detection import decode_detections
+        from ..validation import check_outputs
 
         return decode_detections(
             check_outputs(outputs),
@@ -116,7 +116,7 @@ class DarknetDetectorLoader(ForgeModel):
         import os
         import tempfile
 
-        from .detection import SAMPLE_IMAGE, draw_detections
+        from ..tasks.detection import SAMPLE_IMAGE, draw_detections
 
         detections = self.decode_output(co_out)[0]
         if output_path is None:
@@ -129,6 +129,6 @@ class DarknetDetectorLoader(ForgeModel):
 
     def unpack_forward_output(self, output: Any) -> Any:
         """The raw maps of every scale, flattened and concatenated: ``(B, N)``."""
-        from .detection import flatten_outputs
+        from ..tasks.detection import flatten_outputs
 
         return flatten_outputs(output)

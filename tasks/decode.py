@@ -9,7 +9,7 @@ def topk_classes(logits: Any, categories: Sequence[str], k: int = 5) -> list[lis
     """Per image, the ``k`` most likely classes: ``{"label", "class_id", "probability"}``."""
     import torch
 
-    from .validation import check_top_k
+    from ..validation import check_top_k
 
     k = check_top_k(k)
     if not isinstance(logits, torch.Tensor):

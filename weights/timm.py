@@ -8,9 +8,9 @@ import timm
 import torch
 
 from ..errors import CorruptWeightsError, one_line
-from ..materialize import construct_on_meta, materialize_
 from .constructed import ConstructedSource
 from .huggingface import hub_file, hub_host, hub_offline, is_hub_cached
+from .materialize import construct_on_meta, materialize_
 
 
 class TimmSource(ConstructedSource):

@@ -52,7 +52,7 @@ def _show_warning(message: Any, category: type, filename: str, lineno: int, file
 
 
 def _dtype(name: str) -> str:
-    from .dtypes import canonical_dtype_name
+    from ..inputs.dtypes import canonical_dtype_name
 
     try:
         return canonical_dtype_name(name)
@@ -93,7 +93,7 @@ def _add_filters(parser: argparse.ArgumentParser, *, positional_models: bool = F
 
 def _selected(args: argparse.Namespace) -> list:
     """The variants the filters (and positional models and --variant, where the command has them) pick."""
-    from .discovery import list_variants
+    from ..discovery import list_variants
 
     models = list(getattr(args, "models", None) or []) + list(args.model or [])
     try:
@@ -115,7 +115,7 @@ def _selected(args: argparse.Namespace) -> list:
 
 def _one(model: str, variant: str | None) -> Any:
     """The entry of one model's variant (its default when ``variant`` is None)."""
-    from .discovery import get_loader, list_variants
+    from ..discovery import get_loader, list_variants
 
     try:
         name = str(get_loader(model)._resolve_variant(variant))
@@ -177,7 +177,7 @@ def _input_spec(inputs: Any, model: Any) -> list[dict[str, Any]]:
 
     import torch
 
-    from .devices import map_tensors
+    from ..inputs.devices import map_tensors
 
     try:
         params = [n for n in inspect.signature(model.forward).parameters if n not in ("args", "kwargs")]
@@ -214,8 +214,8 @@ def _architecture(loader: Any) -> dict[str, Any] | None:
 
 def cmd_info(args: argparse.Namespace) -> int:
     entry = _one(args.model, args.variant)
+    from ..weights.materialize import count_parameters
     from .flops import count_flops
-    from .materialize import count_parameters
 
     loader = entry.make_loader()
     meta = loader.load_model(device="meta", dtype_override=args.dtype)
@@ -267,7 +267,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .devices import move_to, resolve_device, synchronizer
+    from ..inputs.devices import move_to, resolve_device, synchronizer
 
     entry = _one(args.model, args.variant)
     device = resolve_device(args.device)  # before the load, so a missing GPU fails at once
@@ -338,14 +338,14 @@ def _compact(item: Any) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from . import benchmark
+    from . import bench
 
     entries = _selected(args)
     if not entries:
         raise UsageError("no variant matches the selection; see `tt-forge-models list`")
     if args.overhead:
         return _bench_overhead(args, entries)
-    options = benchmark.BenchOptions(
+    options = bench.BenchOptions(
         dtypes=args.dtype or ("float32",),
         batch_sizes=args.batch_size or (1,),
         modes=args.mode or ("eager",),
@@ -356,7 +356,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         iters=args.iters,
         threads=args.threads,
     )
-    from .devices import resolve_device
+    from ..inputs.devices import resolve_device
 
     resolve_device(args.device)  # a missing GPU is an error before anything loads
     jsonl = None
@@ -373,14 +373,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print(line, flush=True)
 
     try:
-        records = benchmark.run_benchmark(entries, options, progress=not args.no_progress, on_record=on_record)
+        records = bench.run_benchmark(entries, options, progress=not args.no_progress, on_record=on_record)
     finally:
         if jsonl is not None:
             jsonl.close()
     if not args.json:
-        print(benchmark.markdown_table(records))
+        print(bench.markdown_table(records))
     if args.plot:
-        path = benchmark.plot_throughput(records, args.plot)
+        path = bench.plot_throughput(records, args.plot)
         _err(f"plot written to {path}")
     failed = [r for r in records if r["status"] != "ok"]
     if failed:
@@ -393,14 +393,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _bench_overhead(args: argparse.Namespace, entries: list) -> int:
-    from . import benchmark
+    from . import bench
 
     results = []
     for entry in entries:
         for dtype in args.dtype or ("float32",):
             for batch_size in args.batch_size or (1,):
                 results.append(
-                    benchmark.measure_overhead(
+                    bench.measure_overhead(
                         entry,
                         dtype=dtype,
                         batch_size=batch_size,
@@ -439,7 +439,7 @@ def _bench_overhead(args: argparse.Namespace, entries: list) -> int:
 
 
 def _offline_reason(source: Any) -> str:
-    from .weights import OFFLINE_ENV, network_available, offline_switch_on
+    from ..weights import OFFLINE_ENV, network_available, offline_switch_on
 
     if offline_switch_on():
         return f"{OFFLINE_ENV} is set"
@@ -451,7 +451,7 @@ def _offline_reason(source: Any) -> str:
 
 def _verify_sha256(entry: Any, source: Any) -> str | None:
     """Check the declared sha256 of a downloaded file, where the variant declares one."""
-    from .weights import check_sha256
+    from ..weights import check_sha256
 
     expected = entry.config.weights_sha256
     cache_file = getattr(source, "cache_file", None)
@@ -486,7 +486,7 @@ def cmd_prefetch(args: argparse.Namespace) -> int:
             source.prefetch()
             verified = _verify_sha256(entry, source)
         except Exception as err:  # any download failure: report it, go on with the others
-            from .errors import one_line
+            from ..errors import one_line
 
             failures.append(f"{entry.id}: {one_line(err)}")
             _err(f"{entry.id}: failed: {one_line(err)}")
@@ -522,8 +522,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out.exists() and not args.force and not (out.is_dir() and not any(out.iterdir())):
         # Checked again when writing; here it saves loading a model only to refuse.
         raise UsageError(f"{str(out)!r} already exists; choose another folder or pass --force to replace it")
-    from .materialize import count_parameters
-    from .weights import write_export_folder
+    from ..weights import write_export_folder
+    from ..weights.materialize import count_parameters
 
     loader = entry.make_loader()
     model = loader.load_model(dtype_override=args.dtype, weights=args.weights)
@@ -552,7 +552,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _probability(text: str) -> float:
-    from .training import check_dropout
+    from ..tasks.training import check_dropout
 
     try:
         return check_dropout(float(text))
@@ -573,7 +573,7 @@ def _positive_float(text: str) -> float:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from . import training
+    from ..tasks import training
 
     entry = _one(args.model, args.variant)
     if args.num_layers is not None and entry.config.test_num_layers is None:
@@ -649,7 +649,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .benchmark import DEFAULT_BACKEND, MODES
+    from .bench import DEFAULT_BACKEND, MODES
 
     parser = _Parser(prog="tt-forge-models", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)

@@ -245,7 +245,7 @@ def build_from_state_dict(
     does not hold (position ids, RoPE frequencies) are right; the persistent ones come from
     ``state``. Tied parameters stay tied.
     """
-    from .weights import check_state_dict_keys
+    from . import check_state_dict_keys
 
     model = construct_on_meta(construct, buffers_on_meta=False)
     check_state_dict_keys(model, state, origin=origin)

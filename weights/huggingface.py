@@ -19,9 +19,8 @@ import torch
 import transformers
 
 from ..errors import CorruptWeightsError, RemoteCodeError, WeightsUnavailableError, one_line
-from ..materialize import build_from_state_dict, build_random, construct_on_meta, count_parameters
 from ..validation import check_int
-from ..weights import (
+from . import (
     WeightsSource,
     check_sha256,
     network_available,
@@ -29,6 +28,7 @@ from ..weights import (
     package_folder,
     read_state_dict,
 )
+from .materialize import build_from_state_dict, build_random, construct_on_meta, count_parameters
 
 # Weights file names transformers reads, in its order of preference.
 WEIGHTS_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")

@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 import torch
 from torch import nn
 
-from ..darknet import read_darknet_weights
 from ..errors import WeightsUnavailableError
-from ..materialize import construct_on_meta, materialize_
 from ..weights import check_sha256, download_verified
-from .constructed import ConstructedSource
+from ..weights.constructed import ConstructedSource
+from ..weights.materialize import construct_on_meta, materialize_
+from .weights_file import read_darknet_weights
 
 #: Local files ``load_path`` reads: the Darknet release format, or a converted state dict.
 DARKNET_SUFFIX = ".weights"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import ModelTooLargeError
+from ..errors import ModelTooLargeError
 
 # Leave room for activations, the interpreter and everything else on the machine.
 _HEADROOM = 0.9

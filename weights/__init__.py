@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .errors import CorruptWeightsError, WeightsFallbackWarning, WeightsPathError, WeightsUnavailableError, one_line
+from ..errors import CorruptWeightsError, WeightsFallbackWarning, WeightsPathError, WeightsUnavailableError, one_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -57,7 +57,7 @@ _probe_lock = threading.Lock()
 def offline_switch_on() -> bool:
     """Our own switch says: do not touch the network. A value that is not a boolean is a
     ValueError naming the variable, so a typo never silently means "online"."""
-    from .validation import env_flag
+    from ..validation import env_flag
 
     return env_flag(OFFLINE_ENV)
 
@@ -218,7 +218,7 @@ def _existing(path: Path) -> Path:
 class WeightsSource:
     """How one source builds a variant: random, pretrained, or from a local path.
 
-    Subclasses live in ``sources/`` (Hugging Face, torchvision, timm, Darknet) and import their
+    Subclasses live beside this module (Hugging Face, torchvision, timm, Darknet) and import their
     heavy libraries inside methods.
     """
 

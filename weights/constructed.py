@@ -11,8 +11,8 @@ from typing import Any
 
 from torch import nn
 
-from ..materialize import build_from_state_dict, build_random, construct_on_meta
-from ..weights import WeightsSource, read_state_dict
+from . import WeightsSource, read_state_dict
+from .materialize import build_from_state_dict, build_random, construct_on_meta
 
 
 class ConstructedSource(WeightsSource):

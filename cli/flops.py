@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .devices import map_tensors
-from .errors import one_line
+from ..errors import one_line
+from ..inputs.devices import map_tensors
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .base import ForgeModel
+    from ..base import ForgeModel
 
 
 @dataclass(frozen=True)

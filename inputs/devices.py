@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from .errors import DeviceUnavailableError
+from ..errors import DeviceUnavailableError
 
 DEVICE_TYPES = ("cpu", "cuda")
 

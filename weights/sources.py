@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from ..config import ModelConfig, ModelSource
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..weights import WeightsSource
+    from . import WeightsSource
 
 
 def source_for(config: ModelConfig, loader_dir: Path) -> "WeightsSource":

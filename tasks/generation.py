@@ -51,7 +51,7 @@ def prompt_token_ids(tokenizer: Any | None, config: Any, prompt: str) -> list[in
     if tokenizer is not None:
         ids = list(tokenizer(prompt)["input_ids"])
         return ids if ids and ids[0] == bos else [bos] + ids
-    from .inputs.text import pieces, synthetic_ids
+    from ..inputs.text import pieces, synthetic_ids
 
     eos = config.eos_token_id
     specials = {bos, pad_token_id(config), *(eos if isinstance(eos, (list, tuple)) else [eos])}
@@ -85,8 +85,8 @@ def prefill_inputs(token_ids: Sequence[int], *, batch_size: int, seq_len: int, p
     """
     import torch
 
-    from .inputs import check_input_bytes
-    from .validation import check_int
+    from ..inputs import check_input_bytes
+    from ..validation import check_int
 
     seq_len = check_int("seq_len", seq_len, minimum=1)
     # Three int64 tensors (ids, mask, positions) plus the expand-and-clone copies on the way.
@@ -126,7 +126,7 @@ def synthetic_cache(config: Any, *, batch_size: int, past_len: int, seed: int = 
     import torch
     from transformers import DynamicCache
 
-    from .inputs import check_input_bytes
+    from ..inputs import check_input_bytes
 
     shapes = cache_shapes(config, batch_size=batch_size, past_len=past_len)
     check_input_bytes(sum(2 * 4 * b * h * t * d for b, h, t, d in shapes), f"a KV cache of {len(shapes)} layers")
@@ -195,7 +195,7 @@ def greedy_generate(model: "nn.Module", prefill: dict[str, "torch.Tensor"], max_
     """
     import torch
 
-    from .validation import check_int
+    from ..validation import check_int
 
     max_new_tokens = check_int("max_new_tokens", max_new_tokens, minimum=1)
     device = _model_device(model)

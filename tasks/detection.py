@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .coco_classes import COCO_CLASSES
+from .labels import COCO_CLASSES
 
 # Darknet's `detector test` defaults.
 DEFAULT_CONF_THRESHOLD = 0.25
@@ -266,7 +266,7 @@ def letterboxed_sample(image: str, input_size: Sequence[int], batch_size: int) -
 
     Returns the float32 NCHW batch in [0, 1] and the letterbox params of the one image.
     """
-    from .inputs.vision import batch, sample_image
+    from ..inputs.vision import batch, sample_image
 
     sizes = tuple(input_size) if isinstance(input_size, Sequence) else ()
     if (
@@ -280,7 +280,7 @@ def letterboxed_sample(image: str, input_size: Sequence[int], batch_size: int) -
             f"input_size must be (3, height, width) with height and width positive multiples of "
             f"{NETWORK_STRIDE}, got {input_size!r}"
         )
-    from .inputs import check_input_bytes
+    from ..inputs import check_input_bytes
 
     # The letterboxed image and the batch, float32, refused before either is allocated.
     check_input_bytes(4 * 3 * sizes[1] * sizes[2] * (batch_size + 1), f"{batch_size} images of {sizes}")
@@ -293,7 +293,7 @@ def draw_detections(image: str, detections: Sequence[dict]) -> Any:
     ``class_name score`` drawn on it, as a PIL image."""
     from PIL import ImageDraw
 
-    from .inputs.vision import sample_image
+    from ..inputs.vision import sample_image
 
     picture = sample_image(image).convert("RGB")
     draw = ImageDraw.Draw(picture)
@@ -319,7 +319,7 @@ def decode_detections(
     if isinstance(outputs, torch.Tensor) or not all(isinstance(o, torch.Tensor) for o in outputs):
         raise TypeError(f"outputs must be the tuple of raw maps the network returns, got {type(outputs).__name__}")
     if letterbox_params is None:
-        from .inputs.vision import sample_image
+        from ..inputs.vision import sample_image
 
         size = sample_image(image).size
         letterbox_params = letterbox_params_for(size, network_input_size(outputs, layers))

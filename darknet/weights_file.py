@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import CorruptWeightsError
+from ..errors import CorruptWeightsError
 
 __all__ = [
     "DarknetHeader",

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .discovery import VariantEntry, list_variants
-from .inputs import call_model
+from ..discovery import VariantEntry, list_variants
+from ..inputs import call_model
 
 # Variants whose test build has more parameters than this get the ``large`` mark, so suites can
 # deselect them. The test build is the reduced one a row declares (test_num_params), else full size.
