@@ -139,7 +139,7 @@ def test_pretrained_without_offline_switch_does_not_hang(tmp_path, monkeypatch):
     monkeypatch.delenv("TT_FORGE_MODELS_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr("tt_forge_models.weights._PROBE_TIMEOUT_S", 1.0)
+    monkeypatch.setattr("tt_forge_models.weights.policy._PROBE_TIMEOUT_S", 1.0)
     # Unroutable TEST-NET address: the probe cannot connect, whatever this machine's network is.
     monkeypatch.setattr("tt_forge_models.weights.torchvision.TorchvisionSource.host", "192.0.2.1", raising=False)
     start = time.perf_counter()

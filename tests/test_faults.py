@@ -27,7 +27,7 @@ import pytest
 import torch
 
 from tt_forge_models import CorruptWeightsError, ModelTooLargeError, WeightsFallbackWarning, WeightsUnavailableError
-from tt_forge_models import weights as weights_module
+from tt_forge_models.weights import policy as weights_module
 from tt_forge_models.bert.pytorch import ModelLoader as Bert
 from tt_forge_models.errors import DeviceUnavailableError, RemoteCodeError, WeightsPathError
 from tt_forge_models.llama.pytorch import ModelLoader as Llama
