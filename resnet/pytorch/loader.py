@@ -6,11 +6,10 @@ source's own transforms, and decodes to ImageNet labels.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
-from ...base import ForgeModel
 from ...config import ModelConfig, ModelGroup, ModelInfo, ModelSource, ModelTask, StrEnum
+from ...tasks.image_classification import ImageClassifierLoader
 
 
 class ModelVariant(StrEnum):
@@ -45,7 +44,7 @@ _RESNET34_V1_SHA256 = "b627a593bcbe140c234610266fe4f8ae95ea42fc881d091c9b6052e6b
 _RESNET50_V2_SHA256 = "11ad3fa62ca79e40addfd354a8ec4b7c75143b3038b8d2a807fbc68deab379ca"
 
 
-class ModelLoader(ForgeModel):
+class ModelLoader(ImageClassifierLoader):
     _VARIANTS = {
         ModelVariant.RESNET_50_HF: ModelConfig(
             pretrained_model_name="microsoft/resnet-50",
@@ -92,87 +91,3 @@ class ModelLoader(ForgeModel):
     def load_config(self) -> Any:
         source = self._weights_source()
         return source.load_config() if hasattr(source, "load_config") else None
-
-    def _load_inputs(self, *, batch_size: int, image: str = "chelsea.jpg") -> Any:
-        from ...inputs.vision import batch, sample_image
-
-        pixels = self._preprocess()(sample_image(image))
-        return batch(pixels, batch_size)
-
-    def _preprocess(self) -> Any:
-        """The source's own eval transform: one PIL image in, one CHW float tensor out."""
-        config = self._variant_config
-        size = config.input_size[1]
-        source = self._weights_source()
-        if config.source == ModelSource.TORCHVISION:
-            return source.transforms(crop_size=size)
-        if config.source == ModelSource.TIMM:
-            return source.transforms()
-        return _hf_processor_transform(source, size)
-
-    def decode_output(self, outputs: Any, *, top_k: int = 5, **kwargs: Any) -> list[list[dict[str, Any]]]:
-        """Per image, the ``top_k`` ImageNet labels with their probabilities."""
-        from ...tasks.decode import topk_classes
-        from ...tasks.labels import imagenet_categories
-        from ...validation import check_outputs
-
-        return topk_classes(self.unpack_forward_output(check_outputs(outputs)), imagenet_categories(), top_k)
-
-    # ---- upstream's per-loader names (tt-forge-fe's ResNet tests call them) ----------------------
-
-    def input_preprocess(self, dtype_override: Any = None, batch_size: int = 1, image: str | None = None) -> Any:
-        """Upstream's name for ``load_inputs``."""
-        kwargs = {} if image is None else {"image": image}
-        return self.load_inputs(dtype_override=dtype_override, batch_size=batch_size, **kwargs)
-
-    def output_postprocess(self, output: Any, top_k: int = 1) -> list[list[dict[str, Any]]]:
-        """Upstream's name for ``decode_output`` (its default is the top label only)."""
-        return self.decode_output(output, top_k=top_k)
-
-    def post_process(
-        self,
-        co_out: Any = None,
-        framework_model: Any = None,
-        compiled_model: Any = None,
-        inputs: Any = None,
-        dtype_override: Any = None,
-        top_k: int = 5,
-    ) -> Any:
-        """tt-forge-fe's call: ``decode_output(co_out)``; or, given both models and ``inputs`` (PIL
-        images), each image preprocessed by the variant's transform, run through both models and
-        decoded: ``[{"framework": [...], "compiled": [...]}]`` per image."""
-        if framework_model is None and compiled_model is None:
-            if co_out is None:
-                raise TypeError("post_process needs co_out=, or framework_model=, compiled_model= and inputs=")
-            return self.decode_output(co_out, top_k=top_k)
-        if framework_model is None or compiled_model is None or inputs is None:
-            raise TypeError("post_process needs framework_model=, compiled_model= and inputs= (PIL images) together")
-        import torch
-
-        from ...inputs import cast_floating
-        from ...inputs.dtypes import resolve_dtype
-
-        dtype, preprocess, results = resolve_dtype(dtype_override), self._preprocess(), []
-        for image in inputs:
-            pixels = cast_floating(preprocess(image.convert("RGB")).unsqueeze(0), dtype)
-            with torch.no_grad():
-                both = {"framework": framework_model(pixels), "compiled": compiled_model(pixels)}
-            results.append({k: self.decode_output(v, top_k=top_k)[0] for k, v in both.items()})
-        return results
-
-
-def _hf_processor_transform(source: Any, size: int) -> Any:
-    from ...errors import PreprocessorFallbackWarning, WeightsUnavailableError
-    from ...inputs.vision import fallback_classification_transform
-
-    try:
-        processor = source.load_image_processor()
-    except WeightsUnavailableError as err:
-        warnings.warn(
-            f"{err}; preprocessing with the documented ImageNet constants instead "
-            f"(resize {round(size / 0.875)}, centre crop {size}, ImageNet mean and std)",
-            PreprocessorFallbackWarning,
-            stacklevel=4,
-        )
-        return fallback_classification_transform(size)
-    return lambda image: processor(images=image, return_tensors="pt")["pixel_values"][0]
