@@ -4,7 +4,7 @@ golden. Copy it into your suite and swap `run_on_device` for your compiler."""
 import pytest
 import torch
 
-from tt_forge_models.testing import all_variants, assert_pcc, call_model
+from tt_forge_models.testing import all_variants, assert_pcc, call_model, reduced_input_kwargs, reduced_kwargs
 
 
 def run_on_device(model, inputs):
@@ -14,9 +14,9 @@ def run_on_device(model, inputs):
 @pytest.mark.parametrize("entry", all_variants(max_params=100_000_000))
 def test_model_on_device(entry):
     loader = entry.make_loader()
-    num_layers = entry.config.test_num_layers
-    model = loader.load_model(dtype_override=torch.bfloat16, **({"num_layers": num_layers} if num_layers else {}))
-    inputs = loader.load_inputs(dtype_override=torch.bfloat16)
+    # the reduced instance the zoo's own suite runs (fewer layers, smaller images where declared)
+    model = loader.load_model(dtype_override=torch.bfloat16, **reduced_kwargs(entry))
+    inputs = loader.load_inputs(dtype_override=torch.bfloat16, **reduced_input_kwargs(entry))
     with torch.no_grad():
         golden = call_model(model, inputs)
         actual = run_on_device(model, inputs)

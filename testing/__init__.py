@@ -37,6 +37,19 @@ def all_variants(*, large_params: int = LARGE_PARAMS, **filters: Any) -> list[An
     return params
 
 
+def reduced_kwargs(entry: VariantEntry) -> dict[str, Any]:
+    """The ``load_model`` keywords of the variant's reduced test instance (its ``test_num_layers``),
+    the one the suite, the goldens and a frontend's CI use; ``{}`` at full size."""
+    layers = entry.config.test_num_layers
+    return {} if layers is None else {"num_layers": layers}
+
+
+def reduced_input_kwargs(entry: VariantEntry) -> dict[str, Any]:
+    """The ``load_inputs`` keywords of the reduced test instance (its ``test_input_size``), if any."""
+    size = entry.config.test_input_size
+    return {} if size is None else {"input_size": size}
+
+
 def architecture_key(entry: VariantEntry) -> tuple[Any, ...]:
     """What the variant's *test build* is, from its table row: its family, task, parameter counts
     and reduced depth. Variants with one key run the same network (resnet50 from torchvision,
@@ -221,6 +234,8 @@ def assert_pcc(golden: Any, actual: Any, pcc: float = 0.99, **kwargs: Any) -> Co
 
 
 __all__ = [
+    "reduced_kwargs",
+    "reduced_input_kwargs",
     "LARGE_PARAMS",
     "CompareReport",
     "LeafReport",

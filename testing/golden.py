@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..discovery import VariantEntry, list_variants
+from . import reduced_input_kwargs, reduced_kwargs
 
 GOLDEN_DIR = Path(__file__).resolve().parent.parent / "goldens"
 SAMPLES = 16
@@ -31,18 +32,6 @@ ATOL_OF_STD = 2e-3
 
 def golden_path(entry: VariantEntry) -> Path:
     return GOLDEN_DIR / entry.model / f"{entry.framework}-{entry.variant}.json"
-
-
-def reduced_kwargs(entry: VariantEntry) -> dict[str, Any]:
-    """The ``load_model`` keywords of the reduced instance the suite and the goldens use."""
-    layers = entry.config.test_num_layers
-    return {} if layers is None else {"num_layers": layers}
-
-
-def reduced_input_kwargs(entry: VariantEntry) -> dict[str, Any]:
-    """The ``load_inputs`` keywords of the reduced instance: its ``test_input_size``, if any."""
-    size = entry.config.test_input_size
-    return {} if size is None else {"input_size": size}
 
 
 def golden_outputs(entry: VariantEntry) -> Any:

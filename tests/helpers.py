@@ -8,7 +8,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+#: the tests folder (this file's) and the repository root above it
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
 
 
 def run_python(

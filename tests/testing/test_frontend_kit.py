@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tt_forge_models.discovery import get_loader
-from tt_forge_models.testing import all_variants, assert_pcc, call_model, golden
+from tt_forge_models.testing import all_variants, assert_pcc, call_model, golden, reduced_input_kwargs, reduced_kwargs
 
 VARIANTS = all_variants()
 
@@ -21,10 +21,10 @@ pytestmark = pytest.mark.filterwarnings(
 
 def _build(entry, dtype=torch.float32, batch_size=1, **options):
     loader = entry.make_loader()
-    model = loader.load_model(weights="random", dtype_override=dtype, **golden.reduced_kwargs(entry), **options)
+    model = loader.load_model(weights="random", dtype_override=dtype, **reduced_kwargs(entry), **options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        inputs = loader.load_inputs(dtype_override=dtype, batch_size=batch_size, **golden.reduced_input_kwargs(entry))
+        inputs = loader.load_inputs(dtype_override=dtype, batch_size=batch_size, **reduced_input_kwargs(entry))
     return loader, model, inputs
 
 

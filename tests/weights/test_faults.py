@@ -34,7 +34,9 @@ from tt_forge_models.resnet.pytorch import ModelLoader as ResNet
 from tt_forge_models.weights import policy as weights_module
 from tt_forge_models.yolov4.pytorch import ModelLoader as Yolo4
 
-PACKAGE = Path(__file__).resolve().parent.parent
+from helpers import REPO
+
+PACKAGE = REPO
 #: a silent network must fail a load, or fall back, within this many seconds
 DEADLINE_S = 5.0
 

@@ -42,9 +42,9 @@ import torch
 
 import tt_forge_models
 from tt_forge_models.base import ForgePrefillModel
-from tt_forge_models.testing import all_variants, distinct_architectures, golden
+from tt_forge_models.testing import all_variants, distinct_architectures, reduced_input_kwargs, reduced_kwargs
 
-from helpers import run_python
+from helpers import TESTS, run_python
 from test_packaging import _copy_tree
 from xla_runner import discover
 
@@ -119,7 +119,7 @@ def test_runner_flow(test_id):
     hooks, and (once per architecture) a training step with batch 2."""
     variant, cls = REGULAR[test_id]
     entry = OURS[test_id].values[0]
-    reduced, reduced_inputs = golden.reduced_kwargs(entry), golden.reduced_input_kwargs(entry)
+    reduced, reduced_inputs = reduced_kwargs(entry), reduced_input_kwargs(entry)
     loader = cls(variant=variant)
     info = cls.get_model_info(variant=variant)
     assert info.name.startswith(f"pytorch_{info.model}_{variant}_")
@@ -235,7 +235,7 @@ def test_vendored_discovery_in_a_fresh_interpreter(tmp_path):
         models_root = {str(root)!r}
         sys.path.insert(0, models_root)
         sys.path.insert(0, os.path.dirname(models_root))
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        sys.path.insert(0, {str(TESTS)!r})
         from xla_runner import discover
         from pathlib import Path
         entries = discover(Path(models_root))

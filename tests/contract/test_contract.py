@@ -13,7 +13,7 @@ import torch
 
 from tt_forge_models import ForgeModel, ModelInfo
 from tt_forge_models.config import ModelGroup, ModelSource, ModelTask, StrEnum
-from tt_forge_models.testing import all_variants
+from tt_forge_models.testing import all_variants, reduced_input_kwargs, reduced_kwargs
 
 VARIANTS = all_variants()
 # Tier 0 costs nothing at any size (tables, meta builds, tokenised inputs): every variant, always.
@@ -24,16 +24,6 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore::tt_forge_models.WeightsFallbackWarning",
     "ignore::tt_forge_models.PreprocessorFallbackWarning",
 )
-
-
-def _reduced(entry) -> dict:
-    layers = entry.config.test_num_layers
-    return {} if layers is None else {"num_layers": layers}
-
-
-def _reduced_inputs(entry) -> dict:
-    size = entry.config.test_input_size
-    return {} if size is None else {"input_size": size}
 
 
 def _tensors(obj):
@@ -122,13 +112,13 @@ def test_inputs_contract(entry, dtype, monkeypatch):
 @pytest.mark.parametrize("entry", VARIANTS)
 def test_forward_and_decode(entry, dtype):
     loader = entry.make_loader()
-    model = loader.load_model(dtype_override=dtype, weights="random", **_reduced(entry))
+    model = loader.load_model(dtype_override=dtype, weights="random", **reduced_kwargs(entry))
     assert loader.weights_source == "random"
     assert not model.training
     for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
         if tensor.is_floating_point():
             assert tensor.dtype == dtype, f"{name} is {tensor.dtype}"
-    inputs = loader.load_inputs(dtype_override=dtype, batch_size=1, **_reduced_inputs(entry))
+    inputs = loader.load_inputs(dtype_override=dtype, batch_size=1, **reduced_input_kwargs(entry))
     with torch.no_grad():
         outputs = loader.call_model(model, inputs)
     for tensor in _tensors(loader.unpack_forward_output(outputs)):
@@ -143,10 +133,10 @@ def test_forward_and_decode(entry, dtype):
 def test_random_weights_are_seeded_and_leave_global_rng_alone(entry):
     loader = entry.make_loader()
     state = torch.get_rng_state()
-    first = loader.load_model(weights="random", seed=3, **_reduced(entry))
+    first = loader.load_model(weights="random", seed=3, **reduced_kwargs(entry))
     assert torch.equal(state, torch.get_rng_state()), "random init touched the global RNG"
-    second = loader.load_model(weights="random", seed=3, **_reduced(entry))
-    other = loader.load_model(weights="random", seed=4, **_reduced(entry))
+    second = loader.load_model(weights="random", seed=3, **reduced_kwargs(entry))
+    other = loader.load_model(weights="random", seed=4, **reduced_kwargs(entry))
     a, b, c = (dict(m.named_parameters()) for m in (first, second, other))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a if a[k].numel() > 1)
