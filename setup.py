@@ -10,14 +10,14 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).parent
-SKIP = {"tests", "build", "dist", ".git", ".ci"}
 
 
 def packages():
     found = ["tt_forge_models"]
     for folder, dirs, files in os.walk(ROOT):
-        # Prune in place: a checkout's .venv or .git is never walked.
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP)
+        # Only packages are descended into: a subpackage is a folder with an __init__.py inside a
+        # package, so tests/, build/, dist/ and a checkout's .venv or .git are never walked.
+        dirs[:] = sorted(d for d in dirs if (Path(folder) / d / "__init__.py").is_file())
         rel = Path(folder).relative_to(ROOT)
         if rel.parts and "__init__.py" in files:
             found.append(".".join(("tt_forge_models",) + rel.parts))
