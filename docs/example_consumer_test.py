@@ -14,7 +14,7 @@ def run_on_device(model, inputs):
 @pytest.mark.parametrize("entry", all_variants(max_params=100_000_000))
 def test_model_on_device(entry):
     loader = entry.make_loader()
-    num_layers = entry.config.test_num_layers
+    num_layers = entry.config.test.num_layers
     model = loader.load_model(dtype_override=torch.bfloat16, **({"num_layers": num_layers} if num_layers else {}))
     inputs = loader.load_inputs(dtype_override=torch.bfloat16)
     with torch.no_grad():

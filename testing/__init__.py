@@ -16,7 +16,7 @@ from ..discovery import VariantEntry, list_variants
 from ..inputs import call_model
 
 # Variants whose test build has more parameters than this get the ``large`` mark, so suites can
-# deselect them. The test build is the reduced one a row declares (test_num_params), else full size.
+# deselect them. The test build is the reduced one a row declares (test.num_params), else full size.
 LARGE_PARAMS = 1_000_000_000
 
 
@@ -24,14 +24,14 @@ def all_variants(*, large_params: int = LARGE_PARAMS, **filters: Any) -> list[An
     """``pytest.param(entry, id=entry.id)`` for every variant that passes ``filters``.
 
     ``filters`` are those of :func:`list_variants`: model, task, source, group, framework, name,
-    max_params. Variants whose test build (``test_num_params``, else ``num_params``) has more than
+    max_params. Variants whose test build (``test.num_params``, else ``num_params``) has more than
     ``large_params`` parameters carry ``pytest.mark.large``.
     """
     import pytest
 
     params = []
     for entry in list_variants(**filters):
-        size = entry.config.test_num_params or entry.config.num_params or 0
+        size = entry.config.test.num_params or entry.config.num_params or 0
         marks = [pytest.mark.large] if size > large_params else []
         params.append(pytest.param(entry, id=entry.id, marks=marks))
     return params
@@ -43,7 +43,7 @@ def architecture_key(entry: VariantEntry) -> tuple[Any, ...]:
     timm and Hugging Face; an Instruct row beside its base row), so a suite can run its heavy
     checks once per key: :func:`distinct_architectures`."""
     config = entry.config
-    return (entry.model, str(config.task), config.num_params, config.test_num_layers, config.test_num_params)
+    return (entry.model, str(config.task), config.num_params, config.test.num_layers, config.test.num_params)
 
 
 def distinct_architectures(params: list[Any]) -> list[Any]:

@@ -2,7 +2,7 @@
 
 A fingerprint holds, per output tensor, the shape, dtype, robust statistics and a fixed sample of
 values, in small JSON files under ``goldens/<model>/``. They are computed in fp32 at the depth and
-input size the suite runs (``test_num_layers``, ``test_input_size``), offline, so a dependency
+input size the suite runs (``test.num_layers``, ``test.input_size``), offline, so a dependency
 upgrade that changes numerics is caught and named. After an intended change, regenerate them and
 read the diff:
 
@@ -35,13 +35,13 @@ def golden_path(entry: VariantEntry) -> Path:
 
 def reduced_kwargs(entry: VariantEntry) -> dict[str, Any]:
     """The ``load_model`` keywords of the reduced instance the suite and the goldens use."""
-    layers = entry.config.test_num_layers
+    layers = entry.config.test.num_layers
     return {} if layers is None else {"num_layers": layers}
 
 
 def reduced_input_kwargs(entry: VariantEntry) -> dict[str, Any]:
-    """The ``load_inputs`` keywords of the reduced instance: its ``test_input_size``, if any."""
-    size = entry.config.test_input_size
+    """The ``load_inputs`` keywords of the reduced instance: its ``test.input_size``, if any."""
+    size = entry.config.test.input_size
     return {} if size is None else {"input_size": size}
 
 
