@@ -28,9 +28,9 @@ def check_fields(record: Any) -> None:
     Mappings are frozen into read-only views, so a row stays immutable all the way down.
     """
     owner = type(record).__name__
-    for name, hint in _hints(type(record)).items():
+    for name, (hint, matches) in _hints(type(record)).items():
         value = getattr(record, name)
-        if not _matches(value, hint):
+        if not matches(value):
             raise TypeError(f"{owner}.{name} must be {_describe(hint)}, got {type(value).__name__} {value!r}")
         if isinstance(value, Mapping) and not isinstance(value, types.MappingProxyType):
             object.__setattr__(record, name, types.MappingProxyType(dict(value)))
@@ -248,32 +248,38 @@ class TestSpec:
 
 @lru_cache(maxsize=None)
 def _hints(cls: type) -> dict[str, Any]:
+    """Field name -> (annotation, its checker), worked out once per record class."""
     names = {f.name for f in fields(cls)}
-    return {k: v for k, v in typing.get_type_hints(cls).items() if k in names}
+    return {k: (v, _checker(v)) for k, v in typing.get_type_hints(cls).items() if k in names}
 
 
-def _matches(value: Any, hint: Any) -> bool:
+def _checker(hint: Any) -> Any:
+    """A predicate for values of ``hint``: built once, since every row of every table is checked
+    when listing imports the loaders."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is Any:
-        return True
+        return lambda value: True
     if hint is type(None):
-        return value is None
+        return lambda value: value is None
     if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, arg) for arg in args)
+        options = [_checker(arg) for arg in args]
+        return lambda value: any(check(value) for check in options)
     if origin is tuple:
-        if not isinstance(value, tuple):
-            return False
         if len(args) == 2 and args[1] is Ellipsis:
-            return all(_matches(v, args[0]) for v in value)
-        return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
+            each = _checker(args[0])
+            return lambda value: isinstance(value, tuple) and all(each(v) for v in value)
+        items = [_checker(a) for a in args]
+        return lambda value: (
+            isinstance(value, tuple) and len(value) == len(items) and all(c(v) for c, v in zip(items, value))
+        )
     if origin is not None and issubclass(origin, Mapping):
-        key, val = args
-        return isinstance(value, Mapping) and all(_matches(k, key) and _matches(v, val) for k, v in value.items())
+        key, val = (_checker(a) for a in args)
+        return lambda value: isinstance(value, Mapping) and all(key(k) and val(v) for k, v in value.items())
     if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return lambda value: isinstance(value, (int, float)) and not isinstance(value, bool)
     if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
+        return lambda value: isinstance(value, int) and not isinstance(value, bool)
+    return lambda value: isinstance(value, hint)
 
 
 def _describe(hint: Any) -> str:
