@@ -1,14 +1,26 @@
 """Enums and the declarative records every loader is built from.
 
-Only the standard library is imported here: listing every variant of every loader must not pay for
-torch or any model library.
+Only the standard library (and :mod:`.rows`, the typed parts of a row, re-exported here) is
+imported: listing every variant of every loader must not pay for torch or any model library.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .rows import (
+    HubWeights,
+    InputSpec,
+    TestSpec,
+    TimmWeights,
+    TorchvisionWeights,
+    UrlWeights,
+    Weights,
+    check_fields,
+    plain,
+)
 
 
 class StrEnum(str, enum.Enum):
@@ -108,64 +120,56 @@ class Parallelism(StrEnum):
     TENSOR_PARALLEL = "tensor_parallel"
 
 
+#: The source each kind of weights record means (``ModelInfo.source``, ``list --source``).
+_SOURCE_OF_WEIGHTS = {
+    HubWeights: ModelSource.HUGGING_FACE,
+    TorchvisionWeights: ModelSource.TORCHVISION,
+    TimmWeights: ModelSource.TIMM,
+    UrlWeights: ModelSource.CUSTOM,
+}
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """One row of a loader's variant table. Code reads these fields; it never parses variant names.
 
-    pretrained_model_name: the hub id (``microsoft/resnet-50``), torchvision builder (``resnet50``)
-        or timm architecture (``resnet50``) the variant is built from.
-    revision: the pinned hub commit for Hugging Face and timm weights.
-    weights_tag: the torchvision weights enum member (``IMAGENET1K_V2``) or timm pretrained tag.
-    weights_url / weights_sha256: files we fetch and convert ourselves (Darknet).
-    config_file: an architecture config shipped beside the loader (relative to the loader's
-        folder), so ``weights="random"`` needs no hub.
-    model_class: the transformers class that builds a Hugging Face variant (the task head).
-    layers_key: the field of its shipped config that ``num_layers=`` cuts (GPT-2's ``n_layer``);
-        ``None`` means ``num_hidden_layers``.
+    weights: where the variant's weights come from, one record per source (:mod:`.rows`):
+        :class:`HubWeights`, :class:`TorchvisionWeights`, :class:`TimmWeights` or
+        :class:`UrlWeights`. ``source`` is derived from its type, so a row cannot say one source
+        and carry another's fields.
+    task, group: what the variant does and which dashboard group it reports to.
     num_params: the expected parameter count of the full model; a test builds every variant on the
         meta device and checks it.
-    input_size: (channels, height, width) of one image for vision models.
-    test_num_layers: the depth the default test suite runs at when the full model is too slow for
-        CI; ``None`` means full size.
-    test_num_params: the parameter count of that reduced test build (checked on the meta device
-        like ``num_params``). Test suites decide the ``large`` mark on it, so a variant whose cut
-        build is still too big for CI (a 1-layer 70B keeps 2 G parameters of embeddings) is
-        deselected by default while its small siblings still run; ``None`` means ``num_params``.
-    test_input_size: the input size the default test suite's forward passes use when the
-        variant's own is too slow for CI (its loader's ``load_inputs`` takes ``input_size=``);
-        ``None`` means the variant's own.
-    mirror_packages: folders of installed Python packages (``"<package>/<folder>"``) that hold an
-        identical snapshot of the pretrained repository (weights, config, tokenizer); read when
-        the framework's own cache misses, before any download.
+    inputs: what the task base reads to build the sample inputs (:class:`InputSpec`).
+    test: what the default test suite runs and what a frontend may expect (:class:`TestSpec`).
 
-    What a frontend may expect of the variant (checked by the suite on a reduced instance):
-
-    bf16_pcc: the Pearson correlation a bf16 run reaches against fp32 with the same weights.
-    export_unsupported: why ``torch.export.export`` cannot capture the model; ``None`` means it can.
-    quirks: known behaviours worth knowing before compiling it.
+    Every field is checked when the row is constructed (a TypeError or ValueError naming it), so a
+    bad table fails when its loader is imported; ``tests/test_schema.py`` checks each row against
+    what its source and task read.
     """
 
-    pretrained_model_name: str
-    source: ModelSource
+    weights: Weights
     task: ModelTask
+    num_params: int
     group: ModelGroup = ModelGroup.GENERALITY
-    revision: str | None = None
-    weights_tag: str | None = None
-    weights_url: str | None = None
-    weights_sha256: str | None = None
-    config_file: str | None = None
-    model_class: str | None = None
-    layers_key: str | None = None
-    num_params: int | None = None
-    input_size: tuple[int, int, int] | None = None
-    test_num_layers: int | None = None
-    test_num_params: int | None = None
-    test_input_size: tuple[int, int, int] | None = None
-    mirror_packages: tuple[str, ...] = ()
-    bf16_pcc: float = 0.99
-    export_unsupported: str | None = None
-    quirks: tuple[str, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    inputs: InputSpec = InputSpec()
+    test: TestSpec = TestSpec()
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.num_params <= 0:
+            raise ValueError(f"{type(self).__name__}.num_params must be > 0, got {self.num_params}")
+
+    @property
+    def source(self) -> ModelSource:
+        return _SOURCE_OF_WEIGHTS[type(self.weights)]
+
+    @property
+    def pretrained_model_name(self) -> str:
+        """What the variant is built from: the hub id (``microsoft/resnet-50``), torchvision
+        builder or timm architecture (``resnet50``), or Darknet network (``yolov4``). Upstream's
+        field; its consumers read it."""
+        return self.weights.pretrained_model_name
 
     @property
     def model_name_clean(self) -> str:
@@ -174,25 +178,37 @@ class ModelConfig:
         return self.pretrained_model_name.rsplit("/", 1)[-1]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready values (enums as strings, tuples as lists)."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, tuple):
-                value = list(value)
-            elif isinstance(value, Mapping):
-                value = dict(value)
-            out[f.name] = str(value) if isinstance(value, enum.Enum) else value
-        return out
+        """Plain JSON-ready values: the derived source and name first, then every field, records
+        as dicts (the weights record with its ``kind``)."""
+        return {"source": str(self.source), "pretrained_model_name": self.pretrained_model_name, **plain(self)}
 
 
 @dataclass(frozen=True)
 class LLMModelConfig(ModelConfig):
-    """Causal and masked language models: sequence settings on top of the common fields."""
+    """Language models (upstream's name): ``inputs.max_length`` is required, and causal LMs may
+    ask for a 2-D mesh.
 
-    max_length: int = 128
-    max_new_tokens: int = 16
-    prompt: str | None = None
+    mesh_batch_rows / mesh_batch_rows_from: from ``mesh_batch_rows_from`` devices up, the mesh
+    has ``mesh_batch_rows`` rows of data parallel, tensor parallel along each (the 70B Llamas).
+    """
+
+    mesh_batch_rows: int = 1
+    mesh_batch_rows_from: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.inputs.max_length is None:
+            raise ValueError(f"{type(self).__name__}.inputs.max_length is required for a language model")
+        if self.mesh_batch_rows < 1 or (self.mesh_batch_rows_from is not None and self.mesh_batch_rows_from < 1):
+            raise ValueError(
+                f"{type(self).__name__}.mesh_batch_rows and mesh_batch_rows_from must be >= 1, got "
+                f"{self.mesh_batch_rows} and {self.mesh_batch_rows_from}"
+            )
+
+    @property
+    def max_length(self) -> int:
+        """Upstream's field: the sequence length of the sample inputs."""
+        return self.inputs.max_length
 
 
 @dataclass(frozen=True)
@@ -233,3 +249,22 @@ class ModelInfo:
             "group": str(self.group),
             "name": self.name,
         }
+
+
+__all__ = [
+    "Framework",
+    "HubWeights",
+    "InputSpec",
+    "LLMModelConfig",
+    "ModelConfig",
+    "ModelGroup",
+    "ModelInfo",
+    "ModelSource",
+    "ModelTask",
+    "Parallelism",
+    "StrEnum",
+    "TestSpec",
+    "TimmWeights",
+    "TorchvisionWeights",
+    "UrlWeights",
+]

@@ -212,6 +212,15 @@ def _architecture(loader: Any) -> dict[str, Any] | None:
     return {k: v for k, v in data.items() if not k.startswith("_")}
 
 
+def _dotted(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """A row's nested records as ``weights.revision``-style keys, one line each."""
+    out: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        is_record = isinstance(value, dict) and key in ("weights", "inputs", "test")
+        out += _dotted(value, f"{prefix}{key}.") if is_record else [(f"{prefix}{key}", value)]
+    return out
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     entry = _one(args.model, args.variant)
     from ..weights.materialize import count_parameters
@@ -255,9 +264,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     cached = "cached here" if info["weights_cached"] else "not cached here (`tt-forge-models prefetch` fetches them)"
     print(f"  weights     {info['weights']}, {cached}")
     print("  config")
-    for key, value in info["config"].items():
+    for key, value in _dotted(info["config"]):
         if value not in (None, {}, []):
-            print(f"    {key:<22} {value}")
+            print(f"    {key:<26} {value}")
     if info["architecture"]:
         print(f"  architecture ({len(info['architecture'])} fields; --json prints them)")
     return 0
@@ -453,7 +462,8 @@ def _verify_sha256(entry: Any, source: Any) -> str | None:
     """Check the declared sha256 of a downloaded file, where the variant declares one."""
     from ..weights import check_sha256
 
-    expected = entry.config.weights_sha256
+    # Torchvision and URL weights records pin their file's sha256; hub records pin a commit instead.
+    expected = getattr(entry.config.weights, "sha256", None)
     cache_file = getattr(source, "cache_file", None)
     if not expected or not callable(cache_file):
         return None
@@ -576,7 +586,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..tasks import training
 
     entry = _one(args.model, args.variant)
-    if args.num_layers is not None and entry.config.test_num_layers is None:
+    if args.num_layers is not None and entry.config.test.num_layers is None:
         raise UsageError(f"{entry.id} takes no --num-layers: only the transformer families cut their depth")
     loader = entry.make_loader()
     try:

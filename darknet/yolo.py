@@ -11,21 +11,18 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..base import ForgeModel
-from ..config import ModelConfig, ModelSource, ModelTask, StrEnum
+from ..config import InputSpec, ModelConfig, ModelTask, StrEnum, TestSpec, UrlWeights
 
 
 def darknet_row(network: str, release: tuple[str, str, int], size: int, test_size: int | None = None) -> ModelConfig:
     """A variant row for ``network`` (its cfg name) at ``size``; ``release`` is (URL, sha256, params)."""
     url, sha256, params = release
     return ModelConfig(
-        pretrained_model_name=network,
-        source=ModelSource.CUSTOM,
-        task=ModelTask.CV_OBJECT_DET,
-        weights_url=url,
-        weights_sha256=sha256,
-        num_params=params,
-        input_size=(3, size, size),
-        test_input_size=None if test_size is None else (3, test_size, test_size),
+        UrlWeights(network, url, sha256),
+        ModelTask.CV_OBJECT_DET,
+        params,
+        inputs=InputSpec(image_size=(3, size, size)),
+        test=TestSpec(input_size=None if test_size is None else (3, test_size, test_size)),
     )
 
 
@@ -46,7 +43,7 @@ class DarknetDetectorLoader(ForgeModel):
     def _network(self) -> Any:
         import importlib
 
-        module, name = self._NETWORKS[self._variant_config.pretrained_model_name]
+        module, name = self._NETWORKS[self._variant_config.weights.name]
         # src/ sits beside the concrete loader, whatever path the package is vendored at.
         package = type(self).__module__.rsplit(".", 1)[0]
         return getattr(importlib.import_module(f".src.{module}", package), name)
@@ -54,13 +51,8 @@ class DarknetDetectorLoader(ForgeModel):
     def _weights_source(self) -> Any:
         from .source import DarknetSource
 
-        config = self._variant_config
-        return DarknetSource(
-            self._network(),
-            name=config.pretrained_model_name,
-            url=config.weights_url,
-            sha256=config.weights_sha256,
-        )
+        weights = self._variant_config.weights
+        return DarknetSource(self._network(), name=weights.name, url=weights.url, sha256=weights.sha256)
 
     def _load_inputs(
         self, *, batch_size: int, image: str | None = None, input_size: tuple[int, int, int] | None = None
@@ -69,7 +61,7 @@ class DarknetDetectorLoader(ForgeModel):
         (the variant's by default): RGB in [0, 1], NCHW."""
         from ..tasks.detection import SAMPLE_IMAGE, letterboxed_sample
 
-        size = self._variant_config.input_size if input_size is None else input_size
+        size = self._variant_config.inputs.image_size if input_size is None else input_size
         self.sample_image = image or SAMPLE_IMAGE
         pixels, self.letterbox_params = letterboxed_sample(self.sample_image, size, batch_size)
         return pixels

@@ -1,7 +1,7 @@
 """Causal language models: the task base every decoder-only family's loader builds on.
 
-A family's loader is its variant table (``LLMModelConfig`` rows: hub id, pinned revision, shipped
-config, ``model_class``, ``prompt``, ``max_length``) and, where it supports tensor parallelism,
+A family's loader is its variant table (rows made by :func:`causal_lm_row`: hub weights with their
+shipped config and ``model_class``, the prompt, ``max_length``) and, where it supports tensor parallelism,
 the names of its column- and row-parallel Linears (``TENSOR_PARALLEL``). This base gives:
 
 - inputs: the row's prompt, tokenized (or synthetic ids when no verified tokenizer can be had),
@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from ..base import ForgeModel
+from ..config import HubWeights, InputSpec, LLMModelConfig, ModelGroup, ModelTask, TestSpec
 
 # The sample every causal LM reads unless its row names another: about forty tokens, so the
 # default 128-token batch is mostly padding and the mask matters.
@@ -26,6 +27,37 @@ PROMPT = (
     "A compiler for AI accelerators splits each layer of a language model across a grid of small "
     "cores. In two sentences, explain why such a model writes its answer one token at a time."
 )
+
+
+def causal_lm_row(
+    repo_id: str,
+    revision: str,
+    model_class: str,
+    num_params: int,
+    *,
+    test_num_layers: int,
+    test_num_params: int,
+    layers_key: str = "num_hidden_layers",
+    group: ModelGroup = ModelGroup.GENERALITY,
+    max_length: int = 128,
+    max_new_tokens: int = 16,
+    prompt: str = PROMPT,
+    mesh_batch_rows: int = 1,
+    mesh_batch_rows_from: int | None = None,
+) -> LLMModelConfig:
+    """One causal-LM row: hub weights with the config shipped in ``configs/``, the prompt padded
+    to ``max_length``, the reduced test build (``test_num_layers`` deep, ``test_num_params``
+    parameters) and, from ``mesh_batch_rows_from`` devices up, a mesh of ``mesh_batch_rows`` rows."""
+    return LLMModelConfig(
+        HubWeights.shipped(repo_id, revision, model_class, layers_key=layers_key),
+        ModelTask.NLP_CAUSAL_LM,
+        num_params,
+        group,
+        InputSpec(max_length=max_length, max_new_tokens=max_new_tokens, prompt=prompt),
+        TestSpec(num_layers=test_num_layers, num_params=test_num_params),
+        mesh_batch_rows,
+        mesh_batch_rows_from,
+    )
 
 
 class CausalLMLoader(ForgeModel):
@@ -78,7 +110,7 @@ class CausalLMLoader(ForgeModel):
     def _prefill(self, *, batch_size: int, seq_len: int | None) -> dict[str, Any]:
         from .generation import prefill_inputs
 
-        seq_len = self._variant_config.max_length if seq_len is None else seq_len
+        seq_len = self._variant_config.inputs.max_length if seq_len is None else seq_len
         ids, pad_id = self._prompt_ids()
         return prefill_inputs(ids, batch_size=batch_size, seq_len=seq_len, pad_id=pad_id)
 
@@ -127,7 +159,7 @@ class CausalLMLoader(ForgeModel):
         if model is None:
             check_outputs(outputs)
         if model is not None:
-            steps = self._variant_config.max_new_tokens if max_new_tokens is None else max_new_tokens
+            steps = self._variant_config.inputs.max_new_tokens if max_new_tokens is None else max_new_tokens
             new = greedy_generate(model, inputs, steps)
         else:
             new = self.unpack_forward_output(outputs)[:, -1].argmax(-1, keepdim=True)
@@ -153,15 +185,15 @@ class CausalLMLoader(ForgeModel):
             return None, ()
         config = self.load_config()
         heads = config.num_attention_heads
-        extra = self._variant_config.extra
+        row = self._variant_config
         return mesh_config(
             num_devices,
             divides={
                 "num_attention_heads": heads,
                 "num_key_value_heads": getattr(config, "num_key_value_heads", None) or heads,
             },
-            batch_rows=extra.get("mesh_batch_rows", 1),
-            batch_rows_from=extra.get("mesh_batch_rows_from"),
+            batch_rows=row.mesh_batch_rows,
+            batch_rows_from=row.mesh_batch_rows_from,
         )
 
     def load_shard_plan(
@@ -209,4 +241,4 @@ class CausalLMLoader(ForgeModel):
         from .generation import pad_token_id, prompt_token_ids
 
         config = self.load_config()
-        return prompt_token_ids(self._tokenizer(), config, self._variant_config.prompt), pad_token_id(config)
+        return prompt_token_ids(self._tokenizer(), config, self._variant_config.inputs.prompt), pad_token_id(config)

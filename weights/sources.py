@@ -9,34 +9,36 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import ModelConfig, ModelSource
+from ..config import HubWeights, ModelConfig, TimmWeights, TorchvisionWeights
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import WeightsSource
 
 
 def source_for(config: ModelConfig, loader_dir: Path) -> "WeightsSource":
-    """The standard source for a variant row; ``loader_dir`` anchors its shipped config file."""
-    if config.source == ModelSource.HUGGING_FACE:
+    """The standard source for a variant row, built from its typed weights record; ``loader_dir``
+    anchors a shipped config file."""
+    weights = config.weights
+    if isinstance(weights, HubWeights):
         from .huggingface import HuggingFaceSource
 
-        if config.config_file is None or config.model_class is None:
-            raise TypeError(f"{config.pretrained_model_name}: a Hugging Face row needs config_file and model_class")
         return HuggingFaceSource(
-            config.pretrained_model_name,
-            revision=config.revision,
-            config_file=Path(loader_dir) / config.config_file,
-            model_class=config.model_class,
-            mirrors=config.mirror_packages,
-            layers_key=config.layers_key or "num_hidden_layers",
-            mirror_sha256=config.extra.get("mirror_sha256"),
+            weights.repo_id,
+            revision=weights.revision,
+            config_file=Path(loader_dir) / weights.config_file,
+            model_class=weights.model_class,
+            mirrors=weights.mirror_packages,
+            layers_key=weights.layers_key,
+            mirror_sha256=weights.mirror_sha256,
         )
-    if config.source == ModelSource.TORCHVISION:
+    if isinstance(weights, TorchvisionWeights):
         from .torchvision import TorchvisionSource
 
-        return TorchvisionSource(config.pretrained_model_name, config.weights_tag or "DEFAULT", config.weights_sha256)
-    if config.source == ModelSource.TIMM:
+        return TorchvisionSource(weights.builder, weights.tag, weights.sha256)
+    if isinstance(weights, TimmWeights):
         from .timm import TimmSource
 
-        return TimmSource(config.pretrained_model_name, config.weights_tag or "", config.revision)
-    raise NotImplementedError(f"no standard source for {config.source}; the loader must provide one")
+        return TimmSource(weights.architecture, weights.tag, weights.revision)
+    raise NotImplementedError(
+        f"no standard source for {type(weights).__name__} ({config.source}); the loader must provide one"
+    )

@@ -9,9 +9,7 @@ else an identical one from an installed package (the uncased WordPiece vocabular
 
 from __future__ import annotations
 
-from typing import Any
-
-from ...config import LLMModelConfig, ModelGroup, ModelSource, ModelTask, StrEnum
+from ...config import ModelGroup, ModelTask, StrEnum
 from ...tasks.text_encoding import (
     GOOGLE_WORDPIECE_SPECIAL_IDS,
     PARAPHRASES,
@@ -19,6 +17,7 @@ from ...tasks.text_encoding import (
     TextEncoderLoader,
 )
 from ...tasks.text_encoding import SAMPLES as _SAMPLES
+from ...tasks.text_encoding import text_encoder_row as _row
 
 
 class ModelVariant(StrEnum):
@@ -48,34 +47,6 @@ _MINILM_MIRROR_SHA256 = {
     "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
     "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
 }
-
-
-def _row(
-    hub_id: str,
-    revision: str,
-    task: ModelTask,
-    model_class: str,
-    num_params: int,
-    *,
-    max_length: int = 128,
-    group: ModelGroup = ModelGroup.GENERALITY,
-    mirror_packages: tuple[str, ...] = (),
-    **extra: Any,
-) -> LLMModelConfig:
-    return LLMModelConfig(
-        pretrained_model_name=hub_id,
-        source=ModelSource.HUGGING_FACE,
-        task=task,
-        group=group,
-        revision=revision,
-        config_file=f"configs/{hub_id.replace('/', '-')}.json",
-        model_class=model_class,
-        num_params=num_params,
-        test_num_layers=2,
-        max_length=max_length,
-        mirror_packages=mirror_packages,
-        extra=extra,
-    )
 
 
 _QA, _MLM, _CLS = ModelTask.NLP_QA, ModelTask.NLP_MASKED_LM, ModelTask.NLP_TEXT_CLS

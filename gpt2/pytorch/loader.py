@@ -7,8 +7,8 @@ split of its own), so ``get_mesh_config`` is upstream's ``(None, ())``.
 
 from __future__ import annotations
 
-from ...config import LLMModelConfig, ModelSource, ModelTask, StrEnum
-from ...tasks.causal_lm import PROMPT, CausalLMLoader
+from ...config import StrEnum
+from ...tasks.causal_lm import CausalLMLoader, causal_lm_row
 
 
 class ModelVariant(StrEnum):
@@ -17,18 +17,14 @@ class ModelVariant(StrEnum):
 
 class ModelLoader(CausalLMLoader):
     _VARIANTS = {
-        ModelVariant.GPT2: LLMModelConfig(
-            pretrained_model_name="openai-community/gpt2",
-            source=ModelSource.HUGGING_FACE,
-            task=ModelTask.NLP_CAUSAL_LM,
-            revision="607a30d783dfa663caf39e06633721c8d4cfcd7e",
-            config_file="configs/openai-community-gpt2.json",
-            model_class="GPT2LMHeadModel",
+        ModelVariant.GPT2: causal_lm_row(
+            "openai-community/gpt2",
+            "607a30d783dfa663caf39e06633721c8d4cfcd7e",
+            "GPT2LMHeadModel",
+            124_439_808,
             layers_key="n_layer",
-            num_params=124_439_808,
             test_num_layers=2,
             test_num_params=53_561_088,
-            prompt=PROMPT,
         ),
     }
     DEFAULT_VARIANT = ModelVariant.GPT2

@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...base import ForgePrefillModel
-from ...config import LLMModelConfig, ModelGroup, ModelSource, ModelTask, StrEnum
-from ...tasks.causal_lm import PROMPT, CausalLMLoader
+from ...config import LLMModelConfig, ModelGroup, StrEnum
+from ...tasks.causal_lm import CausalLMLoader, causal_lm_row
 
 
 class ModelVariant(StrEnum):
@@ -34,34 +34,15 @@ class ModelVariant(StrEnum):
     TINYLLAMA_V1_1 = "tinyllama_v1_1"
 
 
-def _llama(
-    hub_id: str,
-    revision: str,
-    num_params: int,
-    test_num_params: int,
-    *,
-    group: ModelGroup = ModelGroup.GENERALITY,
-    **extra: Any,
-) -> LLMModelConfig:
-    return LLMModelConfig(
-        pretrained_model_name=hub_id,
-        source=ModelSource.HUGGING_FACE,
-        task=ModelTask.NLP_CAUSAL_LM,
-        group=group,
-        revision=revision,
-        config_file=f"configs/{hub_id.replace('/', '-')}.json",
-        model_class="LlamaForCausalLM",
-        num_params=num_params,
-        test_num_layers=1,
-        test_num_params=test_num_params,
-        prompt=PROMPT,
-        extra=extra,
+def _llama(hub_id: str, revision: str, num_params: int, test_num_params: int, **kw: Any) -> LLMModelConfig:
+    return causal_lm_row(
+        hub_id, revision, "LlamaForCausalLM", num_params, test_num_layers=1, test_num_params=test_num_params, **kw
     )
 
 
 # Parameter counts are the published ones, checked by building each row on the meta device (tied
 # embeddings counted once). The test build is one decoder layer: the 8B and 70B rows keep 1-3 G
-# parameters of embeddings and head even then, so their test_num_params put them under `large`.
+# parameters of embeddings and head even then, so their test.num_params put them under `large`.
 _1B, _1B_TEST = 1_235_814_400, 323_491_840
 _3B, _3B_TEST = 3_212_749_824, 494_674_944
 _8B, _8B_TEST = 8_030_261_248, 1_268_789_248

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...config import ModelConfig, ModelGroup, ModelInfo, ModelSource, ModelTask, StrEnum
+from ...config import (
+    HubWeights,
+    InputSpec,
+    ModelConfig,
+    ModelGroup,
+    ModelInfo,
+    ModelTask,
+    StrEnum,
+    TimmWeights,
+    TorchvisionWeights,
+)
 from ...tasks.image_classification import ImageClassifierLoader
 
 
@@ -23,16 +33,12 @@ class ModelVariant(StrEnum):
     RESNET_50_HIGHRES = "resnet50_highres"
 
 
-def _torchvision(builder: str, tag: str, params: int, size: int = 224, **kw: Any) -> ModelConfig:
-    return ModelConfig(
-        pretrained_model_name=builder,
-        source=ModelSource.TORCHVISION,
-        task=ModelTask.CV_IMAGE_CLS,
-        weights_tag=tag,
-        num_params=params,
-        input_size=(3, size, size),
-        **kw,
-    )
+def _image_cls(weights: Any, params: int, size: int = 224, group: ModelGroup = ModelGroup.GENERALITY) -> ModelConfig:
+    return ModelConfig(weights, ModelTask.CV_IMAGE_CLS, params, group, InputSpec(image_size=(3, size, size)))
+
+
+def _torchvision(builder: str, tag: str, params: int, sha256: str | None = None, **kw: Any) -> ModelConfig:
+    return _image_cls(TorchvisionWeights(builder, tag, sha256), params, **kw)
 
 
 # Full sha256 of torchvision's checkpoint files, checked before a cached file is used. torchvision
@@ -46,40 +52,26 @@ _RESNET50_V2_SHA256 = "11ad3fa62ca79e40addfd354a8ec4b7c75143b3038b8d2a807fbc68de
 
 class ModelLoader(ImageClassifierLoader):
     _VARIANTS = {
-        ModelVariant.RESNET_50_HF: ModelConfig(
-            pretrained_model_name="microsoft/resnet-50",
-            source=ModelSource.HUGGING_FACE,
-            task=ModelTask.CV_IMAGE_CLS,
+        ModelVariant.RESNET_50_HF: _image_cls(
+            HubWeights.shipped(
+                "microsoft/resnet-50", "34c2154c194f829b11125337b98c8f5f9965ff19", "ResNetForImageClassification"
+            ),
+            25_557_032,
             group=ModelGroup.RED,
-            revision="34c2154c194f829b11125337b98c8f5f9965ff19",
-            config_file="configs/microsoft-resnet-50.json",
-            model_class="ResNetForImageClassification",
-            num_params=25_557_032,
-            input_size=(3, 224, 224),
         ),
-        ModelVariant.RESNET_18: _torchvision(
-            "resnet18", "IMAGENET1K_V1", 11_689_512, weights_sha256=_RESNET18_V1_SHA256
-        ),
-        ModelVariant.RESNET_34: _torchvision(
-            "resnet34", "IMAGENET1K_V1", 21_797_672, weights_sha256=_RESNET34_V1_SHA256
-        ),
+        ModelVariant.RESNET_18: _torchvision("resnet18", "IMAGENET1K_V1", 11_689_512, _RESNET18_V1_SHA256),
+        ModelVariant.RESNET_34: _torchvision("resnet34", "IMAGENET1K_V1", 21_797_672, _RESNET34_V1_SHA256),
         ModelVariant.RESNET_50: _torchvision(
-            "resnet50", "IMAGENET1K_V2", 25_557_032, group=ModelGroup.PRIORITY, weights_sha256=_RESNET50_V2_SHA256
+            "resnet50", "IMAGENET1K_V2", 25_557_032, _RESNET50_V2_SHA256, group=ModelGroup.PRIORITY
         ),
         ModelVariant.RESNET_101: _torchvision("resnet101", "IMAGENET1K_V2", 44_549_160),
         ModelVariant.RESNET_152: _torchvision("resnet152", "IMAGENET1K_V2", 60_192_808),
-        ModelVariant.RESNET_50_TIMM: ModelConfig(
-            pretrained_model_name="resnet50",
-            source=ModelSource.TIMM,
-            task=ModelTask.CV_IMAGE_CLS,
-            weights_tag="a1_in1k",
-            revision="767268603ca0cb0bfe326fa87277f19c419566ef",
-            num_params=25_557_032,
-            input_size=(3, 224, 224),
+        ModelVariant.RESNET_50_TIMM: _image_cls(
+            TimmWeights("resnet50", "a1_in1k", "767268603ca0cb0bfe326fa87277f19c419566ef"), 25_557_032
         ),
         # Same network as resnet50, fed 448x448: the high-resolution case for compilers.
         ModelVariant.RESNET_50_HIGHRES: _torchvision(
-            "resnet50", "IMAGENET1K_V2", 25_557_032, size=448, weights_sha256=_RESNET50_V2_SHA256
+            "resnet50", "IMAGENET1K_V2", 25_557_032, _RESNET50_V2_SHA256, size=448
         ),
     }
     DEFAULT_VARIANT = ModelVariant.RESNET_50_HF

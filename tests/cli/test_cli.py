@@ -22,6 +22,7 @@ from helpers import REPO
 
 COMMANDS = ["list", "info", "run", "bench", "prefetch", "export", "train"]
 RESNET18_PARAMS = 11_689_512
+RESNET18_SHA256 = "f37072fd47e89c5e827621c5baffa7500819f7896bbacec160b1a16c560e07ec"
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +120,13 @@ def test_info_reports_params_flops_inputs_and_weights(env):
     assert 3.4e9 < info["flops"] < 3.8e9 and info["flops_method"] == "meta" and info["flops_error"] is None
     assert info["inputs"] == [{"name": "x", "shape": [1, 3, 224, 224], "dtype": "float32"}]  # forward(x)
     assert "ResNet18_Weights.IMAGENET1K_V1" in info["weights"] and info["weights_cached"] is False
-    assert info["config"]["weights_tag"] == "IMAGENET1K_V1"
+    assert info["config"]["weights"] == {
+        "kind": "torchvision",
+        "builder": "resnet18",
+        "tag": "IMAGENET1K_V1",
+        "sha256": RESNET18_SHA256,
+    }
+    assert info["config"]["source"] == "torchvision" and info["config"]["pretrained_model_name"] == "resnet18"
 
 
 def test_run_prints_labels_where_weights_came_from_and_timings(env):

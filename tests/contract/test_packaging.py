@@ -59,7 +59,7 @@ def test_installed(tmp_path, editable):
         config = ModelLoader().get_variant_config()
         from pathlib import Path
         import tt_forge_models.resnet.pytorch.loader as loader
-        assert (Path(loader.__file__).parent / config.config_file).is_file(), "configs ship too"
+        assert (Path(loader.__file__).parent / config.weights.config_file).is_file(), "configs ship too"
         print(tt_forge_models.__file__)
         print(ModelLoader.get_model_info().name)
         """,

@@ -116,12 +116,11 @@ def test_model_info_and_config_carry_upstream_fields():
     report = info.to_report_dict()
     assert tuple(report)[: len(UPSTREAM_REPORT_KEYS)] == UPSTREAM_REPORT_KEYS
     assert report["model_arch"] == "m" and report["variant_name"] == "v" and report["name"] == info.name
-    row = config.ModelConfig(
-        pretrained_model_name="microsoft/resnet-50",
-        source=config.ModelSource.HUGGING_FACE,
-        task=config.ModelTask.CV_IMAGE_CLS,
-    )
-    assert row.model_name_clean == "resnet-50"
+    weights = config.HubWeights.shipped("microsoft/resnet-50", "0" * 40, "ResNetForImageClassification")
+    row = config.ModelConfig(weights, config.ModelTask.CV_IMAGE_CLS, 1)
+    assert row.pretrained_model_name == "microsoft/resnet-50" and row.model_name_clean == "resnet-50"
+    assert row.source == config.ModelSource.HUGGING_FACE
+    assert issubclass(config.LLMModelConfig, config.ModelConfig)
 
 
 @pytest.mark.parametrize("entry", all_variants(large_params=float("inf")))

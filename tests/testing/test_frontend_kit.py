@@ -40,7 +40,7 @@ def test_matches_golden_fingerprint(entry):
 def test_torch_export(entry):
     loader, model, inputs = _build(entry)
     args, kwargs = ((), inputs) if isinstance(inputs, dict) else ((inputs,), {})
-    reason = entry.config.export_unsupported
+    reason = entry.config.test.export_unsupported
     if reason is not None:
         # The declaration must stay true: if export starts working, remove it from the table.
         with pytest.raises(Exception):
@@ -67,7 +67,7 @@ def test_bf16_matches_fp32_by_declared_pcc(entry):
         fp32 = loader.unpack_forward_output(call_model(model, inputs))
         model_bf16 = model.to(torch.bfloat16)  # the same weights, rounded
         bf16 = loader.unpack_forward_output(call_model(model_bf16, _cast(inputs)))
-    assert_pcc(fp32, bf16, pcc=entry.config.bf16_pcc)
+    assert_pcc(fp32, bf16, pcc=entry.config.test.bf16_pcc)
 
 
 def _cast(inputs):

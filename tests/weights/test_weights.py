@@ -10,8 +10,8 @@ from tt_forge_models.weights import save_safetensors
 
 from helpers import run_python
 
-REV_HF = ModelLoader._VARIANTS[ModelVariant.RESNET_50_HF].revision
-REV_TIMM = ModelLoader._VARIANTS[ModelVariant.RESNET_50_TIMM].revision
+REV_HF = ModelLoader._VARIANTS[ModelVariant.RESNET_50_HF].weights.revision
+REV_TIMM = ModelLoader._VARIANTS[ModelVariant.RESNET_50_TIMM].weights.revision
 
 
 def _same_state(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -123,7 +123,7 @@ def test_pretrained_from_filled_caches_with_the_hub_off(tmp_path):
         planted = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
         row = ModelLoader._VARIANTS[ModelVariant.RESNET_18]
         ModelLoader._VARIANTS[ModelVariant.RESNET_18] = dataclasses.replace(
-            row, weights_sha256=hashlib.sha256(planted.read_bytes()).hexdigest()
+            row, weights=dataclasses.replace(row.weights, sha256=hashlib.sha256(planted.read_bytes()).hexdigest())
         )
         for variant, seed in [("resnet_50_hf", 11), ("resnet50_timm", 12), ("resnet18", 13)]:
             loader = ModelLoader(variant)

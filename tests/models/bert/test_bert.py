@@ -47,7 +47,7 @@ def _task(variant):
 
 
 def _uses_fallback_vocab(variant):
-    return "vocab_sha256" in ModelLoader._VARIANTS[variant].extra
+    return ModelLoader._VARIANTS[variant].inputs.vocab_sha256 is not None
 
 
 def _run(model, inputs):
@@ -79,8 +79,8 @@ def test_variant_table_is_declarative_and_clean():
     for variant in VARIANTS:
         config = ModelLoader._VARIANTS[variant]
         assert re.fullmatch(r"[a-z0-9_]+", variant.value), variant.value
-        assert re.fullmatch(r"[0-9a-f]{40}", config.revision), config.pretrained_model_name
-        assert (Path(bert_loader.__file__).parent / config.config_file).is_file()
+        assert re.fullmatch(r"[0-9a-f]{40}", config.weights.revision), config.pretrained_model_name
+        assert (Path(bert_loader.__file__).parent / config.weights.config_file).is_file()
         assert "/" not in ModelLoader.get_model_info(variant).name
         assert config.max_length == (384 if config.task == ModelTask.NLP_QA else 128)
 
@@ -172,10 +172,10 @@ def test_uncased_vocabulary_of_the_package_is_bert_uncased(gt_folder):
     ] == [0, 100, 101, 102, 103]
     assert tokenizer("Paris")["input_ids"] == tokenizer("paris")["input_ids"]  # uncased
     for variant in VARIANTS:
-        extra = ModelLoader._VARIANTS[variant].extra
-        if "vocab_sha256" in extra:
-            assert extra["vocab_sha256"] == UNCASED_SHA256
-            assert extra["special_ids"] == {"pad": 0, "unk": 100, "cls": 101, "sep": 102, "mask": 103}
+        spec = ModelLoader._VARIANTS[variant].inputs
+        if spec.vocab_sha256 is not None:
+            assert spec.vocab_sha256 == UNCASED_SHA256
+            assert spec.special_ids == {"pad": 0, "unk": 100, "cls": 101, "sep": 102, "mask": 103}
 
 
 def test_untrusted_tokenizers_are_rejected(gt_folder):
@@ -451,7 +451,7 @@ def test_pretrained_from_a_private_hf_cache(tmp_path, gt_folder):
     config = ModelLoader._VARIANTS[ModelVariant.BASE_UNCASED]
     org, name = config.pretrained_model_name.split("/")
     repo = tmp_path / "hub" / f"models--{org}--{name}"
-    snapshot = repo / "snapshots" / config.revision
+    snapshot = repo / "snapshots" / config.weights.revision
     small = transformers.BertConfig(
         vocab_size=30522,
         hidden_size=32,
@@ -465,7 +465,7 @@ def test_pretrained_from_a_private_hf_cache(tmp_path, gt_folder):
     for file in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         (snapshot / file).write_bytes((gt_folder / file).read_bytes())
     (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(config.revision)
+    (repo / "refs" / "main").write_text(config.weights.revision)
 
     code = textwrap.dedent(
         """

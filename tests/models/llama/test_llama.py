@@ -82,8 +82,8 @@ def test_config_is_the_published_architecture(variant):
     for key, value in ARCH[base].items():
         assert getattr(config, key) == value, key
     assert row.num_params == PUBLISHED_PARAMS[base]
-    assert row.test_num_layers == 1 and row.max_length == 128 and row.prompt
-    assert re.fullmatch(r"[0-9a-f]{40}", row.revision)
+    assert row.test.num_layers == 1 and row.max_length == 128 and row.inputs.prompt
+    assert re.fullmatch(r"[0-9a-f]{40}", row.weights.revision)
     rope = config.rope_parameters
     if base.startswith("TinyLlama"):
         assert (config.vocab_size, config.bos_token_id, rope["rope_theta"]) == (32000, 1, 10000.0)
@@ -105,9 +105,9 @@ def test_meta_builds_match_both_recorded_counts(variant):
     loader = ModelLoader(variant)
     row = loader.get_variant_config()
     full = loader.load_model(device="meta")
-    test_build = loader.load_model(device="meta", num_layers=row.test_num_layers)
+    test_build = loader.load_model(device="meta", num_layers=row.test.num_layers)
     assert sum(p.numel() for p in full.parameters()) == row.num_params
-    assert sum(p.numel() for p in test_build.parameters()) == row.test_num_params
+    assert sum(p.numel() for p in test_build.parameters()) == row.test.num_params
     tied = full.lm_head.weight is full.model.embed_tokens.weight
     assert tied == full.config.tie_word_embeddings
 

@@ -37,7 +37,7 @@ def test_pretrained_from_the_hub_cache_at_the_pinned_revision(tmp_path, reduced_
     loader = ModelLoader()
     row = loader.get_variant_config()
     repo = "models--" + row.pretrained_model_name.replace("/", "--")
-    snapshot = tmp_path / "hub" / repo / "snapshots" / row.revision
+    snapshot = tmp_path / "hub" / repo / "snapshots" / row.weights.revision
     reduced_model.save_pretrained(snapshot)
     expected = tmp_path / "expected.safetensors"
     from safetensors.torch import save_file
@@ -128,7 +128,7 @@ def _word_level_tokenizer(size: int):
 def test_tokenizer_from_the_cache_is_verified_before_use(tmp_path, size, trusted):
     loader = ModelLoader("tinyllama_v1_1")
     row = loader.get_variant_config()
-    snapshot = tmp_path / "hub" / "models--TinyLlama--TinyLlama_v1.1" / "snapshots" / row.revision
+    snapshot = tmp_path / "hub" / "models--TinyLlama--TinyLlama_v1.1" / "snapshots" / row.weights.revision
     _word_level_tokenizer(size).save_pretrained(snapshot)
     loader.load_config().save_pretrained(snapshot)  # the hub repo has one; AutoTokenizer reads it
     code = textwrap.dedent(

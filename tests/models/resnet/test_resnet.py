@@ -18,7 +18,7 @@ def test_inputs_follow_each_variants_input_size():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PreprocessorFallbackWarning)
             x = loader.load_inputs(batch_size=3)
-        assert x.shape == (3, *loader.get_variant_config().input_size), variant
+        assert x.shape == (3, *loader.get_variant_config().inputs.image_size), variant
         # Normalised with the ImageNet statistics: roughly zero-centred, not in [0, 1].
         assert x.min() < 0 < x.max() and -3 < x.mean() < 3
 

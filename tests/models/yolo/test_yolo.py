@@ -59,10 +59,11 @@ def _sha256(path: Path) -> str:
 
 
 def _declare(monkeypatch, loader_module, variant: str, **fields) -> None:
-    """Replace fields of a variant row for one test (rows are frozen; the table is not)."""
+    """Replace fields of a variant row's weights record for one test (rows are frozen; the table is not)."""
     table = loader_module.ModelLoader._VARIANTS
     member = loader_module.ModelVariant(variant)
-    monkeypatch.setitem(table, member, dataclasses.replace(table[member], **fields))
+    row = table[member]
+    monkeypatch.setitem(table, member, dataclasses.replace(row, weights=dataclasses.replace(row.weights, **fields)))
 
 
 def _written(network: str, path: Path, seed: int = 5):
@@ -79,16 +80,16 @@ def _written(network: str, path: Path, seed: int = 5):
 @pytest.mark.parametrize("module", [yolov3, yolov4], ids=["yolov3", "yolov4"])
 def test_rows_declare_release_files_and_sizes(module):
     for variant, config in module.ModelLoader._VARIANTS.items():
-        assert config.weights_url.startswith("https://") and config.weights_url.endswith(".weights")
-        assert len(config.weights_sha256) == 64 and int(config.weights_sha256, 16) >= 0
-        channels, height, width = config.input_size
+        assert config.weights.url.startswith("https://") and config.weights.url.endswith(".weights")
+        assert len(config.weights.sha256) == 64 and int(config.weights.sha256, 16) >= 0
+        channels, height, width = config.inputs.image_size
         assert channels == 3 and height == width and height % 32 == 0
         assert str(height) in str(variant)  # the size in the name is the size in the row
-        if config.test_input_size is not None:
-            assert config.test_input_size[1] < height
+        if config.test.input_size is not None:
+            assert config.test.input_size[1] < height
     sizes = {c.pretrained_model_name: set() for c in module.ModelLoader._VARIANTS.values()}
     for config in module.ModelLoader._VARIANTS.values():
-        sizes[config.pretrained_model_name].add(config.input_size[1])
+        sizes[config.pretrained_model_name].add(config.inputs.image_size[1])
     assert len(sizes) == 2 and all(len(s) == 2 for s in sizes.values())
 
 
@@ -185,7 +186,7 @@ def test_pretrained_from_a_filled_torch_hub_cache_offline(network, tmp_path, mon
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("TT_FORGE_MODELS_OFFLINE", "1")
     module, variant = NETWORKS[network]
-    url = module.ModelLoader._VARIANTS[module.ModelVariant(variant)].weights_url
+    url = module.ModelLoader._VARIANTS[module.ModelVariant(variant)].weights.url
     cached = tmp_path / "torch" / "hub" / "checkpoints" / Path(url).name
     cached.parent.mkdir(parents=True)
     _, saved = _written(network, cached)
@@ -197,7 +198,7 @@ def test_pretrained_from_a_filled_torch_hub_cache_offline(network, tmp_path, mon
         loader.load_model(weights="pretrained")
 
     # ...and with its own digest declared in the row it is the pretrained weights.
-    _declare(monkeypatch, module, variant, weights_sha256=_sha256(cached))
+    _declare(monkeypatch, module, variant, sha256=_sha256(cached))
     loader = module.ModelLoader(variant)
     loaded = loader.load_model(weights="pretrained")
     assert loader.weights_source == "pretrained"
@@ -238,12 +239,12 @@ def test_download_lands_verified_in_the_torch_hub_cache(tmp_path, monkeypatch):
     cached = tmp_path / "torch" / "hub" / "checkpoints" / "yolov4-tiny.weights"
 
     # A wrong digest: refused, and nothing is left in the cache.
-    _declare(monkeypatch, yolov4, "yolov4_tiny_320", weights_url=release.as_uri(), weights_sha256="0" * 64)
+    _declare(monkeypatch, yolov4, "yolov4_tiny_320", url=release.as_uri(), sha256="0" * 64)
     with pytest.raises(CorruptWeightsError, match="sha256"):
         yolov4.ModelLoader("yolov4_tiny_320").load_model(weights="pretrained")
     assert not cached.exists() and not list(cached.parent.glob("*"))
 
-    _declare(monkeypatch, yolov4, "yolov4_tiny_320", weights_sha256=_sha256(release))
+    _declare(monkeypatch, yolov4, "yolov4_tiny_320", sha256=_sha256(release))
     loader = yolov4.ModelLoader("yolov4_tiny_320")
     loader._weights_source().prefetch()
     assert cached.read_bytes() == release.read_bytes()
@@ -393,7 +394,7 @@ def test_fp32_forward_at_the_deployment_size(variant):
     """The generic tests run reduced inputs; this runs each variant at its own size, in fp32."""
     module, name = variant
     loader = module.ModelLoader(name)
-    size = loader.get_variant_config().input_size[1]
+    size = loader.get_variant_config().inputs.image_size[1]
     model = loader.load_model(weights="random")
     with torch.no_grad():
         outputs = model(loader.load_inputs())

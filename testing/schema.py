@@ -1,0 +1,168 @@
+"""Schema validation of variant rows, beyond what each record checks of its own fields.
+
+A record's ``__post_init__`` checks types and formats; :func:`row_problems` checks a whole row
+against what its source and its task read: the fields a source needs are present and none that it
+ignores are set, the shipped config exists and has the depth field the test spec cuts, the input
+spec carries exactly what the task base reads, and the counts are consistent. Like torchvision's
+``test_schema_meta_validation``, ``tests/test_schema.py`` runs it on every row of every loader.
+
+Only the standard library is imported here (and this package's stdlib-only modules).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..config import HubWeights, ModelConfig, ModelTask, TimmWeights, TorchvisionWeights, UrlWeights
+from ..rows import WEIGHTS_RECORDS, InputSpec, is_hex
+
+#: Tasks whose inputs are images: only ``image_size`` is read.
+IMAGE_TASKS = frozenset(t for t in ModelTask if str(t).startswith("cv_"))
+#: Text encoders (:mod:`..tasks.text_encoding`): the sample text of a language, cut to a length.
+TEXT_ENCODER_TASKS = frozenset(
+    {
+        ModelTask.NLP_QA,
+        ModelTask.NLP_MASKED_LM,
+        ModelTask.NLP_TEXT_CLS,
+        ModelTask.NLP_TOKEN_CLS,
+        ModelTask.NLP_EMBED_GEN,
+    }
+)
+
+#: The input-spec fields each kind of task base reads; the rest must stay unset. ``required`` of
+#: them must be set.
+_READS = {
+    "image": ({"image_size"}, {"image_size"}),
+    "causal_lm": ({"max_length", "max_new_tokens", "prompt"}, {"max_length", "max_new_tokens", "prompt"}),
+    "text_encoder": (
+        {"max_length", "language", "special_ids", "vocab_sha256", "tokenizer_fallbacks"},
+        {"max_length", "language", "special_ids"},
+    ),
+}
+_SPECIAL_IDS = {"pad", "unk", "cls", "sep", "mask"}
+_UNSET = InputSpec()
+
+
+def task_kind(task: ModelTask) -> str | None:
+    """Which task base's inputs a row of ``task`` describes; ``None`` for a task with none here."""
+    if task in IMAGE_TASKS:
+        return "image"
+    if task == ModelTask.NLP_CAUSAL_LM:
+        return "causal_lm"
+    if task in TEXT_ENCODER_TASKS:
+        return "text_encoder"
+    return None
+
+
+def row_problems(config: Any, loader_dir: Path | None = None) -> list[str]:
+    """Every way ``config`` breaks the schema, as sentences naming the field; ``[]`` when it is
+    sound. ``loader_dir`` (the loader's folder) lets shipped config files be checked."""
+    if not isinstance(config, ModelConfig):
+        return [f"a row must be a ModelConfig, got {type(config).__name__}"]
+    problems: list[str] = []
+    weights = config.weights
+    if not isinstance(weights, WEIGHTS_RECORDS):
+        return [f"weights must be one of {', '.join(r.__name__ for r in WEIGHTS_RECORDS)}"]
+    problems += _weights_problems(weights, loader_dir)
+    problems += _input_problems(config)
+    problems += _test_problems(config, _depth(weights, loader_dir))
+    return problems
+
+
+def _weights_problems(weights: Any, loader_dir: Path | None) -> list[str]:
+    out = []
+    if isinstance(weights, (HubWeights, TimmWeights)) and not is_hex(weights.revision, 40):
+        out.append(f"weights.revision must be a 40-hex commit, got {weights.revision!r}")
+    if isinstance(weights, (TorchvisionWeights, UrlWeights)) and weights.sha256 is not None:
+        if not is_hex(weights.sha256, 64):
+            out.append(f"weights.sha256 must be 64 hex digits, got {weights.sha256!r}")
+    if isinstance(weights, UrlWeights):
+        if not weights.url.startswith("https://"):
+            out.append(f"weights.url must be https://, got {weights.url!r}")
+        if not weights.url.endswith(".weights"):
+            out.append(f"weights.url must name a Darknet .weights file, got {weights.url!r}")
+    if isinstance(weights, TorchvisionWeights) and not weights.tag.isupper():
+        out.append(f"weights.tag must name a torchvision weights enum member (IMAGENET1K_V2), got {weights.tag!r}")
+    if isinstance(weights, HubWeights):
+        if not weights.model_class.isidentifier():
+            out.append(f"weights.model_class must be a transformers class name, got {weights.model_class!r}")
+        for folder in weights.mirror_packages:
+            if folder.count("/") < 1 or not folder.split("/", 1)[0].isidentifier():
+                out.append(f"weights.mirror_packages entries are '<package>/<folder>', got {folder!r}")
+        for name, digest in weights.mirror_sha256.items():
+            if not is_hex(digest, 64):
+                out.append(f"weights.mirror_sha256[{name!r}] must be 64 hex digits, got {digest!r}")
+        if loader_dir is not None and _shipped_config(weights, loader_dir) is None:
+            out.append(f"weights.config_file {weights.config_file!r} is not a JSON file beside the loader")
+    return out
+
+
+def _input_problems(config: ModelConfig) -> list[str]:
+    kind = task_kind(config.task)
+    if kind is None:
+        return [f"task {config.task} has no task base here that reads an input spec"]
+    reads, required = _READS[kind]
+    spec, out = config.inputs, []
+    for name in sorted(required):
+        if getattr(spec, name) in (None, ()):
+            out.append(f"inputs.{name} is required for a {kind} row")
+    for name in sorted(set(InputSpec.__dataclass_fields__) - reads):
+        if getattr(spec, name) != getattr(_UNSET, name):
+            out.append(f"inputs.{name} is set but a {kind} row never reads it")
+    if spec.image_size is not None and spec.image_size[0] != 3:
+        out.append(f"inputs.image_size must be (3, height, width), got {spec.image_size}")
+    if spec.special_ids is not None and set(spec.special_ids) != _SPECIAL_IDS:
+        out.append(f"inputs.special_ids must name exactly {sorted(_SPECIAL_IDS)}, got {sorted(spec.special_ids)}")
+    if kind == "text_encoder" and spec.language is not None:
+        from ..tasks.text_encoding import SAMPLES
+
+        if (config.task, spec.language) not in SAMPLES:
+            out.append(f"inputs.language {spec.language!r} has no sample text for {config.task}")
+    return out
+
+
+def _test_problems(config: ModelConfig, depth: int | None) -> list[str]:
+    test, out = config.test, []
+    if test.num_layers is not None:
+        if depth is None:
+            out.append(
+                f"test.num_layers is set but {type(config.weights).__name__} rows of this config cut no "
+                "depth (num_layers= is for Hugging Face rows whose shipped config has the layers_key field)"
+            )
+        elif test.num_layers >= depth:
+            out.append(f"test.num_layers ({test.num_layers}) must be below the full depth ({depth})")
+    if test.num_params is not None:
+        if test.num_layers is None:
+            out.append("test.num_params is the size of the reduced build, but test.num_layers is not set")
+        if test.num_params >= config.num_params:
+            out.append(f"test.num_params ({test.num_params:,}) must be below num_params ({config.num_params:,})")
+    if test.input_size is not None:
+        own = config.inputs.image_size
+        if own is None:
+            out.append("test.input_size is set but the row has no inputs.image_size to reduce")
+        elif test.input_size[0] != own[0] or not all(t < o for t, o in zip(test.input_size[1:], own[1:])):
+            out.append(f"test.input_size {test.input_size} must be smaller than inputs.image_size {own}")
+    return out
+
+
+def _depth(weights: Any, loader_dir: Path | None) -> int | None:
+    """The depth ``num_layers=`` cuts: the shipped config's ``layers_key`` for hub rows, else None."""
+    if not isinstance(weights, HubWeights) or loader_dir is None:
+        return None
+    data = _shipped_config(weights, loader_dir)
+    value = None if data is None else data.get(weights.layers_key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _shipped_config(weights: HubWeights, loader_dir: Path) -> dict[str, Any] | None:
+    path = Path(loader_dir) / weights.config_file
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+__all__ = ["IMAGE_TASKS", "TEXT_ENCODER_TASKS", "row_problems", "task_kind"]
