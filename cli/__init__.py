@@ -438,17 +438,6 @@ def _bench_overhead(args: argparse.Namespace, entries: list) -> int:
 # ---- prefetch ------------------------------------------------------------------------------------
 
 
-def _offline_reason(source: Any) -> str:
-    from ..weights import OFFLINE_ENV, network_available, offline_switch_on
-
-    if offline_switch_on():
-        return f"{OFFLINE_ENV} is set"
-    host = source.host
-    if host and not network_available(host):
-        return f"{host.split('://', 1)[-1].split('/', 1)[0]} does not answer"
-    return "HF_HUB_OFFLINE is set"
-
-
 def _verify_sha256(entry: Any, source: Any) -> str | None:
     """Check the declared sha256 of a downloaded file, where the variant declares one."""
     from ..weights import check_sha256
@@ -478,9 +467,10 @@ def cmd_prefetch(args: argparse.Namespace) -> int:
             counts["cached"] += 1
             _err(f"{entry.id}: already cached, skipped ({what})")
             continue
-        if source.offline():
-            failures.append(f"{entry.id}: offline ({_offline_reason(source)})")
-            _err(f"{entry.id}: cannot download {what}: offline ({_offline_reason(source)})")
+        offline = source.offline_reason()
+        if offline is not None:
+            failures.append(f"{entry.id}: offline ({offline})")
+            _err(f"{entry.id}: cannot download {what}: offline ({offline})")
             continue
         try:
             source.prefetch()
@@ -797,9 +787,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ..validation import env_flag
+
     parser = build_parser()
     args = parser.parse_args(argv)
     warnings.showwarning = _show_warning
+    try:
+        # Read before the command runs: a bad value is a usage error, not a second error while
+        # reporting the first.
+        debug = env_flag(DEBUG_ENV)
+    except ValueError as err:
+        _err(f"error: {err}")
+        return EXIT_USAGE
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -813,7 +812,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(f"error: {err}")
         return EXIT_USAGE
     except Exception as err:  # the contract: one line, never a traceback (TT_FORGE_MODELS_DEBUG=1 shows it)
-        if os.environ.get(DEBUG_ENV):
+        if debug:
             raise
         expected = (ValueError, TypeError, OSError, RuntimeError, MemoryError, ImportError)
         text = " ".join(str(err).split()) or type(err).__name__

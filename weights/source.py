@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import WeightsFallbackWarning, WeightsUnavailableError
 from .export import check_export_folder
-from .policy import network_available, offline_switch_on, resolve_choice
+from .policy import offline_reason, resolve_choice
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -29,6 +29,9 @@ class WeightsSource:
 
     #: where the pretrained weights are fetched from, probed before any download
     host: str = ""
+
+    #: whether the weights come from the Hugging Face hub, so ``HF_HUB_OFFLINE`` holds too
+    hub: bool = False
 
     def describe(self) -> str:
         """One line naming the weights (hub id and revision, enum, URL)."""
@@ -62,9 +65,14 @@ class WeightsSource:
     def load_path(self, path: Path, *, dtype: "torch.dtype | None", **kwargs: Any) -> "nn.Module":
         raise NotImplementedError
 
+    def offline_reason(self) -> str | None:
+        """Why only the caches may be read (a switch, or the host not answering), else None: the
+        package's one rule, :func:`.policy.offline_reason`."""
+        return offline_reason(self.host, hub=self.hub)
+
     def offline(self) -> bool:
-        """Whether to read only the caches: a switch is on or the host does not answer."""
-        return not network_available(self.host) if self.host else offline_switch_on()
+        """Whether to read only the caches."""
+        return self.offline_reason() is not None
 
     def is_cached(self) -> bool:
         """Whether the pretrained weights are already on this machine."""
