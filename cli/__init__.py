@@ -176,30 +176,23 @@ def _input_spec(inputs: Any, model: Any) -> list[dict[str, Any]]:
     import inspect
 
     import torch
+    from torch.utils._pytree import SequenceKey
 
-    from ..inputs.devices import map_tensors
+    from ..inputs.tree import flatten, path_str
 
     try:
         params = [n for n in inspect.signature(model.forward).parameters if n not in ("args", "kwargs")]
     except (TypeError, ValueError):
         params = []
-    spec: list[dict[str, Any]] = []
-
-    def visit(obj: Any, name: str) -> None:
-        if isinstance(obj, torch.Tensor):
-            spec.append({"name": name, "shape": list(obj.shape), "dtype": str(obj.dtype).removeprefix("torch.")})
-        elif isinstance(obj, dict):
-            for key, value in obj.items():
-                visit(value, f"{name}.{key}" if name else str(key))
-        elif isinstance(obj, (list, tuple)):
-            for i, value in enumerate(obj):
-                positional = params[i] if i < len(params) else f"arg{i}"
-                visit(value, f"{name}[{i}]" if name else positional)
-
-    # map_tensors turns any mapping (a BatchEncoding) into a plain dict; a bare tensor is the one
-    # positional argument, as call_model passes it.
-    plain = map_tensors(inputs, lambda t: t)
-    visit((plain,) if isinstance(plain, torch.Tensor) else plain, "")
+    # A bare tensor is the one positional argument, as call_model passes it.
+    spec = []
+    for (head, *rest), tensor in flatten((inputs,) if isinstance(inputs, torch.Tensor) else inputs):
+        if isinstance(head, SequenceKey):
+            name = params[head.idx] if head.idx < len(params) else f"arg{head.idx}"
+        else:
+            name = path_str((head,))
+        shape, dtype = list(tensor.shape), str(tensor.dtype).removeprefix("torch.")
+        spec.append({"name": path_str(tuple(rest), name), "shape": shape, "dtype": dtype})
     return spec
 
 

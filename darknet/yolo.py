@@ -129,6 +129,6 @@ class DarknetDetectorLoader(ForgeModel):
 
     def unpack_forward_output(self, output: Any) -> Any:
         """The raw maps of every scale, flattened and concatenated: ``(B, N)``."""
-        from ..tasks.detection import flatten_outputs
+        from ..tasks.detection import concat_maps
 
-        return flatten_outputs(output)
+        return concat_maps(output)
