@@ -215,7 +215,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     params = count_parameters(meta)
     inputs = loader.load_inputs(dtype_override=args.dtype, batch_size=args.batch_size)
     flops = count_flops(loader, batch_size=args.batch_size, dtype=args.dtype)
-    source = loader._weights_source()
+    source = loader.source
     info = {
         **entry.to_dict(),
         "num_params": params,
@@ -454,7 +454,7 @@ def cmd_prefetch(args: argparse.Namespace) -> int:
     bar = tqdm(entries, desc="prefetch", unit="variant", file=sys.stderr, disable=args.no_progress)
     for entry in bar:
         bar.set_postfix_str(entry.id)
-        source = entry.make_loader()._weights_source()
+        source = entry.make_loader().source
         what = source.describe()
         if source.is_cached():
             counts["cached"] += 1

@@ -51,7 +51,7 @@ class DarknetDetectorLoader(ForgeModel):
         package = type(self).__module__.rsplit(".", 1)[0]
         return getattr(importlib.import_module(f".src.{module}", package), name)
 
-    def _weights_source(self) -> Any:
+    def _build_source(self) -> Any:
         from .source import DarknetSource
 
         config = self._variant_config

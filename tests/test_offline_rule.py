@@ -88,13 +88,13 @@ def test_every_source_asks_the_one_rule(nothing_set, monkeypatch):
 
     monkeypatch.setattr(policy, "network_available", lambda host: False)
     for variant in ("resnet_50_hf", "resnet18", "resnet50_timm"):
-        source = ResNet(variant)._weights_source()
+        source = ResNet(variant).source
         assert source.offline() and source.offline_reason().endswith("does not answer"), variant
-    assert ResNet("resnet_50_hf")._weights_source().hub and not ResNet("resnet18")._weights_source().hub
-    assert Yolo4("yolov4_tiny_320")._weights_source().offline()
+    assert ResNet("resnet_50_hf").source.hub and not ResNet("resnet18").source.hub
+    assert Yolo4("yolov4_tiny_320").source.offline()
     monkeypatch.setenv(policy.HUB_OFFLINE_ENV, "1")
-    assert ResNet("resnet50_timm")._weights_source().offline_reason() == "HF_HUB_OFFLINE is set"
-    assert ResNet("resnet18")._weights_source().offline_reason().endswith("does not answer")
+    assert ResNet("resnet50_timm").source.offline_reason() == "HF_HUB_OFFLINE is set"
+    assert ResNet("resnet18").source.offline_reason().endswith("does not answer")
     with pytest.warns(PreprocessorFallbackWarning, match="could be had offline"):
         assert load_tokenizer("no-such/repo", "0" * 40, vocab_size=10) is None
 

@@ -48,6 +48,15 @@ class WeightsSource:
         """The plain framework build (fp32, its own init): the baseline benchmarks compare to."""
         raise NotImplementedError
 
+    def load_config(self, **kwargs: Any) -> Any:
+        """The architecture config without weights, or None for a source that has none (then
+        there is nothing for keywords to change, and any keyword is a TypeError)."""
+        if kwargs:
+            raise TypeError(
+                f"{', '.join(sorted(kwargs))}: {self.describe()} has no architecture config for keywords to change"
+            )
+        return None
+
     def build_meta(self, **kwargs: Any) -> "nn.Module":
         raise NotImplementedError
 

@@ -10,7 +10,7 @@ import warnings
 from typing import Any
 
 from ...base import ForgeModel
-from ...config import ModelConfig, ModelGroup, ModelInfo, ModelSource, ModelTask, StrEnum
+from ...config import ModelConfig, ModelGroup, ModelSource, ModelTask, StrEnum
 
 
 class ModelVariant(StrEnum):
@@ -85,14 +85,6 @@ class ModelLoader(ForgeModel):
     }
     DEFAULT_VARIANT = ModelVariant.RESNET_50_HF
 
-    @classmethod
-    def _get_model_info(cls, variant: StrEnum) -> ModelInfo:
-        return cls._info(variant, "resnet")
-
-    def load_config(self) -> Any:
-        source = self._weights_source()
-        return source.load_config() if hasattr(source, "load_config") else None
-
     def _load_inputs(self, *, batch_size: int, image: str = "chelsea.jpg") -> Any:
         from ...inputs.vision import batch, sample_image
 
@@ -103,7 +95,7 @@ class ModelLoader(ForgeModel):
         """The source's own eval transform: one PIL image in, one CHW float tensor out."""
         config = self._variant_config
         size = config.input_size[1]
-        source = self._weights_source()
+        source = self.source
         if config.source == ModelSource.TORCHVISION:
             return source.transforms(crop_size=size)
         if config.source == ModelSource.TIMM:
