@@ -3,18 +3,19 @@
 The public methods are fixed here, with keyword-only arguments, so no loader's signature drifts:
 
 - ``load_model(*, dtype_override=None, weights=None, seed=0, device=None, dropout=None, **kwargs)`` validates,
-  applies the weights policy of :mod:`.weights` through the loader's :meth:`_weights_source`, puts
-  the model in eval mode and records ``self.weights_source``.
+  applies the weights policy of :mod:`.weights` through the loader's :attr:`source`, puts the
+  model in eval mode and records ``self.weights_source`` (where the weights came from).
 - ``load_inputs(*, dtype_override=None, batch_size=1, **kwargs)`` validates, asks the loader's
   :meth:`_load_inputs` for the sample, and casts floating tensors (never integer ones).
 
-A loader writes its variant table, ``_get_model_info`` and ``_load_inputs``, and overrides the
-hooks it needs (``_weights_source`` only when its source is not a standard one). Only the
-standard library is imported at module level.
+A loader writes its variant table and ``_load_inputs``, and overrides the hooks it needs
+(``_build_source`` only when its source is not a standard one; ``_get_model_info`` only when its
+model is not named by its folder). Only the standard library is imported at module level.
 """
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
@@ -178,7 +179,7 @@ class ForgeModel(ABC):
         target = resolve_model_device(device)  # before anything is built
         meta = target is not None and target.type == "meta"
         loaded = load_with_policy(
-            self._weights_source(),
+            self.source,
             weights,
             variant_name=str(self._variant),
             dtype=dtype,
@@ -219,9 +220,17 @@ class ForgeModel(ABC):
 
         return Path(sys.modules[cls.__module__].__file__).resolve().parent
 
-    def _weights_source(self) -> "WeightsSource":
-        """The :class:`WeightsSource` that builds this variant: by default the standard one for
-        its source, with shipped configs found beside the loader's own file. Loaders of our own
+    @functools.cached_property
+    def source(self) -> "WeightsSource":
+        """The :class:`WeightsSource` that builds this variant (``describe()``, ``is_cached()``,
+        ``offline_reason()``, ``load_config()``...). Built once per loader: a loader's variant is
+        fixed. Not to be confused with :attr:`weights_source`, the provenance string of the last
+        ``load_model``."""
+        return self._build_source()
+
+    def _build_source(self) -> "WeightsSource":
+        """The hook behind :attr:`source`: by default the standard source for the row's
+        ``source``, with shipped configs found beside the loader's own file. Loaders of our own
         networks (Darknet) override it."""
         from .weights.sources import source_for
 
@@ -244,9 +253,11 @@ class ForgeModel(ABC):
         first tensor found."""
         return first_tensor(output)
 
-    def load_config(self) -> Any:
-        """The architecture config without any weights, where the family has one."""
-        return None
+    def load_config(self, **kwargs: Any) -> Any:
+        """The architecture config without any weights (its source's, e.g. a transformers config;
+        ``None`` where the source has none). Families with one take ``num_layers=`` and config
+        keywords, as ``load_model`` does."""
+        return self.source.load_config(**kwargs)
 
     def get_mesh_config(self, num_devices: int) -> tuple[Any, tuple[str, ...]]:
         """``(mesh_shape, mesh_axis_names)`` for tensor parallelism over ``num_devices``; always a

@@ -36,7 +36,7 @@ CHILD = textwrap.dedent(
     elif mode == "loader":
         build = lambda: loader.load_model(weights="random", dtype_override=dtype)
     else:  # the plain framework route: full fp32 build with its own init, then a cast
-        source = loader._weights_source()
+        source = loader.source
         build = lambda: source.construct().to(dtype)
     import gc; gc.collect()
     before = status("VmRSS:")

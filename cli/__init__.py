@@ -176,30 +176,23 @@ def _input_spec(inputs: Any, model: Any) -> list[dict[str, Any]]:
     import inspect
 
     import torch
+    from torch.utils._pytree import SequenceKey
 
-    from ..inputs.devices import map_tensors
+    from ..inputs.tree import flatten, path_str
 
     try:
         params = [n for n in inspect.signature(model.forward).parameters if n not in ("args", "kwargs")]
     except (TypeError, ValueError):
         params = []
-    spec: list[dict[str, Any]] = []
-
-    def visit(obj: Any, name: str) -> None:
-        if isinstance(obj, torch.Tensor):
-            spec.append({"name": name, "shape": list(obj.shape), "dtype": str(obj.dtype).removeprefix("torch.")})
-        elif isinstance(obj, dict):
-            for key, value in obj.items():
-                visit(value, f"{name}.{key}" if name else str(key))
-        elif isinstance(obj, (list, tuple)):
-            for i, value in enumerate(obj):
-                positional = params[i] if i < len(params) else f"arg{i}"
-                visit(value, f"{name}[{i}]" if name else positional)
-
-    # map_tensors turns any mapping (a BatchEncoding) into a plain dict; a bare tensor is the one
-    # positional argument, as call_model passes it.
-    plain = map_tensors(inputs, lambda t: t)
-    visit((plain,) if isinstance(plain, torch.Tensor) else plain, "")
+    # A bare tensor is the one positional argument, as call_model passes it.
+    spec = []
+    for (head, *rest), tensor in flatten((inputs,) if isinstance(inputs, torch.Tensor) else inputs):
+        if isinstance(head, SequenceKey):
+            name = params[head.idx] if head.idx < len(params) else f"arg{head.idx}"
+        else:
+            name = path_str((head,))
+        shape, dtype = list(tensor.shape), str(tensor.dtype).removeprefix("torch.")
+        spec.append({"name": path_str(tuple(rest), name), "shape": shape, "dtype": dtype})
     return spec
 
 
@@ -231,7 +224,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     params = count_parameters(meta)
     inputs = loader.load_inputs(dtype_override=args.dtype, batch_size=args.batch_size)
     flops = count_flops(loader, batch_size=args.batch_size, dtype=args.dtype)
-    source = loader._weights_source()
+    source = loader.source
     info = {
         **entry.to_dict(),
         "num_params": params,
@@ -447,17 +440,6 @@ def _bench_overhead(args: argparse.Namespace, entries: list) -> int:
 # ---- prefetch ------------------------------------------------------------------------------------
 
 
-def _offline_reason(source: Any) -> str:
-    from ..weights import OFFLINE_ENV, network_available, offline_switch_on
-
-    if offline_switch_on():
-        return f"{OFFLINE_ENV} is set"
-    host = source.host
-    if host and not network_available(host):
-        return f"{host.split('://', 1)[-1].split('/', 1)[0]} does not answer"
-    return "HF_HUB_OFFLINE is set"
-
-
 def _verify_sha256(entry: Any, source: Any) -> str | None:
     """Check the declared sha256 of a downloaded file, where the variant declares one."""
     from ..weights import check_sha256
@@ -482,15 +464,16 @@ def cmd_prefetch(args: argparse.Namespace) -> int:
     bar = tqdm(entries, desc="prefetch", unit="variant", file=sys.stderr, disable=args.no_progress)
     for entry in bar:
         bar.set_postfix_str(entry.id)
-        source = entry.make_loader()._weights_source()
+        source = entry.make_loader().source
         what = source.describe()
         if source.is_cached():
             counts["cached"] += 1
             _err(f"{entry.id}: already cached, skipped ({what})")
             continue
-        if source.offline():
-            failures.append(f"{entry.id}: offline ({_offline_reason(source)})")
-            _err(f"{entry.id}: cannot download {what}: offline ({_offline_reason(source)})")
+        offline = source.offline_reason()
+        if offline is not None:
+            failures.append(f"{entry.id}: offline ({offline})")
+            _err(f"{entry.id}: cannot download {what}: offline ({offline})")
             continue
         try:
             source.prefetch()
@@ -807,9 +790,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ..validation import env_flag
+
     parser = build_parser()
     args = parser.parse_args(argv)
     warnings.showwarning = _show_warning
+    try:
+        # Read before the command runs: a bad value is a usage error, not a second error while
+        # reporting the first.
+        debug = env_flag(DEBUG_ENV)
+    except ValueError as err:
+        _err(f"error: {err}")
+        return EXIT_USAGE
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -823,7 +815,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(f"error: {err}")
         return EXIT_USAGE
     except Exception as err:  # the contract: one line, never a traceback (TT_FORGE_MODELS_DEBUG=1 shows it)
-        if os.environ.get(DEBUG_ENV):
+        if debug:
             raise
         expected = (ValueError, TypeError, OSError, RuntimeError, MemoryError, ImportError)
         text = " ".join(str(err).split()) or type(err).__name__

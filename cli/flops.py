@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import one_line
-from ..inputs.devices import map_tensors
+from ..inputs.tree import map_tensors
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..base import ForgeModel

@@ -1,4 +1,5 @@
-"""Darknet ``.weights`` files: read, write and count; plus safetensors for the converted weights.
+"""Darknet ``.weights`` files: read, write and count. Converted weights are ordinary state dicts,
+written and read by :mod:`..weights.files` like every other family's.
 
 A ``.weights`` file is a small header followed by the float32 values of every
 ``[convolutional]`` layer in cfg order, and nothing else: it carries no names and no shapes.
@@ -16,40 +17,32 @@ Without batch norm: conv bias, conv weights. Conv weights are (out, in, kh, kw),
 
 import errno
 import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import CorruptWeightsError
+from ..weights.files import atomic_write
 
 __all__ = [
     "DarknetHeader",
     "DarknetWeightsError",
-    "SafetensorsWeightsError",
     "count_darknet_values",
     "darknet_header_size",
     "darknet_layers",
-    "load_safetensors",
     "read_darknet_weights",
-    "save_safetensors",
     "write_darknet_weights",
 ]
 
 _INT32_MAX = 2**31 - 1
 
 
-# Both subclass the package's CorruptWeightsError (a ValueError), so one ``except`` catches a bad
-# weights file whatever its format.
+# A CorruptWeightsError (a ValueError), so one ``except`` catches a bad weights file whatever its format.
 class DarknetWeightsError(CorruptWeightsError):
     """A ``.weights`` file that cannot be read into the given model (bad header, wrong size)."""
-
-
-class SafetensorsWeightsError(CorruptWeightsError):
-    """A safetensors file that cannot be read into the given model (corrupt, keys, shapes)."""
 
 
 @dataclass(frozen=True)
@@ -201,29 +194,6 @@ def read_darknet_weights(model: nn.Module, path: str | os.PathLike) -> DarknetHe
     return DarknetHeader(major, minor, revision, seen)
 
 
-def _atomic_write(path: str, write: Callable[[str], None]) -> None:
-    """Run ``write(tmp_path)`` on a temp file beside ``path``, then move it into place.
-
-    A failure leaves neither a partial file at ``path`` nor the temp file behind.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        # mkstemp makes the file private (0600); give it the usual mode of a new file.
-        os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def _check_materialised(model: nn.Module, what: str) -> None:
     for name, tensor in model.state_dict().items():
         if tensor.is_meta:
@@ -256,64 +226,12 @@ def write_darknet_weights(
     header = np.array([major, minor, revision], dtype="<i4").tobytes()
     header += seen.to_bytes(seen_size, "little")
 
-    def write(tmp: str) -> None:
+    def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             f.write(header)
             for module, name in slots:
                 tensor = getattr(module, name).detach().to(device="cpu", dtype=torch.float32)
                 f.write(tensor.contiguous().numpy().astype("<f4", copy=False).data)
 
-    _atomic_write(path, write)
+    atomic_write(Path(path), write)
     return len(header) + 4 * sum(getattr(module, name).numel() for module, name in slots)
-
-
-def save_safetensors(model: nn.Module, path: str | os.PathLike, *, metadata: dict[str, str] | None = None) -> None:
-    """Save ``model.state_dict()`` as safetensors (atomically), in the model's own dtypes."""
-    from safetensors.torch import save_file
-
-    path = os.fspath(path)
-    _check_materialised(model, "save safetensors")
-    tensors = {name: tensor.detach().to("cpu").contiguous() for name, tensor in model.state_dict().items()}
-    header_metadata = {"format": "pt", **(metadata or {})}
-    _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header_metadata))
-
-
-def load_safetensors(model: nn.Module, path: str | os.PathLike) -> None:
-    """Load a safetensors file into ``model``: keys and shapes must match its state dict exactly.
-
-    All checks run before any tensor is touched. Values are cast into each tensor's existing dtype;
-    meta tensors are replaced by CPU tensors of their dtype.
-    """
-    from safetensors import SafetensorError, safe_open
-
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise _file_not_found("safetensors", path)
-    state = model.state_dict(keep_vars=True)
-    try:
-        handle = safe_open(path, framework="pt", device="cpu")
-    except SafetensorError as exc:
-        raise SafetensorsWeightsError(f"{path} is not a readable safetensors file: {exc}") from exc
-    with handle as f:
-        keys = set(f.keys())
-        missing = sorted(set(state) - keys)
-        unexpected = sorted(keys - set(state))
-        if missing or unexpected:
-            raise SafetensorsWeightsError(
-                f"{path} does not match {type(model).__name__}: "
-                f"{len(missing)} missing keys {missing[:5]}, "
-                f"{len(unexpected)} unexpected keys {unexpected[:5]}"
-            )
-        for name, target in state.items():
-            shape = list(f.get_slice(name).get_shape())
-            if shape != list(target.shape):
-                raise SafetensorsWeightsError(f"{path}: {name} has shape {shape}, the model needs {list(target.shape)}")
-            dtype = f.get_slice(name).get_dtype()
-            if target.is_floating_point() != dtype.startswith(("F", "BF")):
-                raise SafetensorsWeightsError(
-                    f"{path}: {name} is stored as {dtype}, which cannot be cast to {target.dtype}"
-                )
-        with torch.no_grad():
-            for name in state:
-                module_name, _, attr = name.rpartition(".")
-                _set_tensor(model.get_submodule(module_name), attr, f.get_tensor(name))

@@ -48,7 +48,7 @@ class DarknetDetectorLoader(ForgeModel):
         package = type(self).__module__.rsplit(".", 1)[0]
         return getattr(importlib.import_module(f".src.{module}", package), name)
 
-    def _weights_source(self) -> Any:
+    def _build_source(self) -> Any:
         from .source import DarknetSource
 
         weights = self._variant_config.weights
@@ -121,6 +121,6 @@ class DarknetDetectorLoader(ForgeModel):
 
     def unpack_forward_output(self, output: Any) -> Any:
         """The raw maps of every scale, flattened and concatenated: ``(B, N)``."""
-        from ..tasks.detection import flatten_outputs
+        from ..tasks.detection import concat_maps
 
-        return flatten_outputs(output)
+        return concat_maps(output)

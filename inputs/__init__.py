@@ -1,7 +1,7 @@
 """Sample inputs: the dtype rule, the batch rule, and calling a model with its inputs.
 
-``vision`` (images) and ``text`` (tokenizers) hold the per-modality helpers. Only the standard
-library is imported at module level.
+``vision`` (images) and ``text`` (tokenizers) hold the per-modality helpers, ``tree`` the one walk
+over nested inputs and outputs. Only the standard library is imported at module level.
 """
 
 from __future__ import annotations
@@ -26,29 +26,30 @@ def check_input_bytes(num_bytes: int, what: str) -> None:
 
 
 def cast_floating(obj: Any, dtype: Any) -> Any:
-    """Cast floating tensors in ``obj`` (nested dicts, lists, tuples) to ``dtype``; leave the rest.
+    """Cast floating tensors in ``obj`` (any nesting :mod:`.tree` walks) to ``dtype``; leave the rest.
 
     A transformers KV cache (decode-step inputs) has its key and value tensors cast in place.
     """
     if dtype is None:
         return obj
+    from .tree import caches, map_tensors
+
+    cast = map_tensors(obj, lambda t: t.to(dtype) if t.is_floating_point() else t)
+    for cache in caches(cast):  # passed along, not copied, by map_tensors
+        _cast_cache_(cache, dtype)
+    return cast
+
+
+def _cast_cache_(cache: Any, dtype: Any) -> None:
     import torch
 
-    if isinstance(obj, torch.Tensor):
-        return obj.to(dtype) if obj.is_floating_point() else obj
-    if isinstance(obj, Mapping):  # plain dict out, whatever mapping came in (BatchEncoding)
-        return {k: cast_floating(v, dtype) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(cast_floating(v, dtype) for v in obj)
-    if isinstance(getattr(obj, "layers", None), list) and hasattr(obj, "get_seq_length"):
-        for layer in obj.layers:
-            for name in ("keys", "values"):
-                tensor = getattr(layer, name, None)
-                if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
-                    setattr(layer, name, tensor.to(dtype))
-            if isinstance(getattr(layer, "dtype", None), torch.dtype):
-                layer.dtype = dtype  # the layer allocates what it appends in this dtype
-    return obj
+    for layer in getattr(cache, "layers", None) or []:
+        for name in ("keys", "values"):
+            tensor = getattr(layer, name, None)
+            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+                setattr(layer, name, tensor.to(dtype))
+        if isinstance(getattr(layer, "dtype", None), torch.dtype):
+            layer.dtype = dtype  # the layer allocates what it appends in this dtype
 
 
 def call_model(model: Any, inputs: Any) -> Any:
@@ -62,18 +63,19 @@ def call_model(model: Any, inputs: Any) -> Any:
 
 
 def first_tensor(output: Any) -> Any:
-    """``logits`` when the output has them, else the first tensor in it (depth first)."""
+    """``logits`` when the output has them, else the first tensor in it (depth first, a container
+    with ``logits`` of its own answering for itself)."""
     import torch
+
+    from .tree import children
 
     if isinstance(output, torch.Tensor):
         return output
     logits = output.get("logits") if isinstance(output, Mapping) else getattr(output, "logits", None)
     if isinstance(logits, torch.Tensor):
         return logits
-    values = output.values() if isinstance(output, Mapping) else output
-    if isinstance(values, (list, tuple)) or isinstance(output, Mapping):
-        for value in values:
-            found = first_tensor(value) if value is not None else None
-            if found is not None:
-                return found
+    for _, value in children(output):
+        found = first_tensor(value) if value is not None else None
+        if found is not None:
+            return found
     return None

@@ -6,7 +6,6 @@ Only the standard library is imported at module level.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Callable
 
 from ..errors import DeviceUnavailableError
@@ -40,21 +39,10 @@ def resolve_device(name: str) -> Any:
     return device
 
 
-def map_tensors(obj: Any, fn: Callable[[Any], Any]) -> Any:
-    """Apply ``fn`` to every tensor in ``obj`` (nested dicts, lists, tuples), keeping the structure."""
-    import torch
-
-    if isinstance(obj, torch.Tensor):
-        return fn(obj)
-    if isinstance(obj, Mapping):  # plain dict out, whatever mapping came in (BatchEncoding)
-        return {k: map_tensors(v, fn) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(map_tensors(v, fn) for v in obj)
-    return obj
-
-
 def move_to(obj: Any, device: Any) -> Any:
-    """``obj``'s tensors on ``device``."""
+    """``obj``'s tensors on ``device`` (a KV cache in it is passed along as it is)."""
+    from .tree import map_tensors
+
     return map_tensors(obj, lambda t: t.to(device))
 
 

@@ -98,7 +98,7 @@ def load_tokenizer(
     With ``warn``, returning None emits one :class:`PreprocessorFallbackWarning` saying what was
     tried and how to get the real tokenizer.
     """
-    from ..weights.huggingface import hub_offline
+    from ..weights.policy import hub_offline
 
     if offline is None:
         offline = hub_offline()

@@ -16,6 +16,7 @@ Only the standard library and ``base``/``config`` are imported at module level.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 from ..base import ForgeModel
@@ -67,9 +68,11 @@ class CausalLMLoader(ForgeModel):
     #: column- and row-parallel Linears; ``None``: no tensor-parallel layout.
     TENSOR_PARALLEL: ClassVar[dict[str, tuple[str, ...]] | None] = None
 
-    def load_config(self, *, num_layers: int | None = None, **overrides: Any) -> Any:
-        """The variant's transformers config (optionally cut to ``num_layers``); builds nothing."""
-        return self._weights_source().load_config(num_layers=num_layers, **overrides)
+    @functools.cached_property
+    def _shipped_config(self) -> Any:
+        """The full shipped config, read once per loader for what this base looks up in it (heads,
+        end-of-sequence ids, vocabulary, padding id); ``load_config()`` gives callers their own copy."""
+        return self.load_config()
 
     # ---- inputs --------------------------------------------------------------------------------
 
@@ -183,7 +186,7 @@ class CausalLMLoader(ForgeModel):
 
         if self.TENSOR_PARALLEL is None:
             return None, ()
-        config = self.load_config()
+        config = self._shipped_config
         heads = config.num_attention_heads
         row = self._variant_config
         return mesh_config(
@@ -218,7 +221,7 @@ class CausalLMLoader(ForgeModel):
     # ---- tokenizer -----------------------------------------------------------------------------
 
     def _eos_ids(self) -> list[int]:
-        eos = self.load_config().eos_token_id
+        eos = self._shipped_config.eos_token_id
         return list(eos) if isinstance(eos, (list, tuple)) else [eos]
 
     def _tokenizer(self, *, warn: bool = True) -> Any:
@@ -226,7 +229,7 @@ class CausalLMLoader(ForgeModel):
         vocabulary and it has a BOS token; else None (with one warning when ``warn``)."""
         from ..inputs.text import load_tokenizer
 
-        source, config = self._weights_source(), self.load_config()
+        source, config = self.source, self._shipped_config
         return load_tokenizer(
             source.hub_id,
             source.revision,
@@ -240,5 +243,5 @@ class CausalLMLoader(ForgeModel):
         """The prompt's token ids (BOS first; synthetic without a tokenizer) and the padding id."""
         from .generation import pad_token_id, prompt_token_ids
 
-        config = self.load_config()
+        config = self._shipped_config
         return prompt_token_ids(self._tokenizer(), config, self._variant_config.inputs.prompt), pad_token_id(config)

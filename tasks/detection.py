@@ -134,7 +134,7 @@ def network_input_size(outputs: Sequence[torch.Tensor], layers: Sequence[YoloLay
     return grid_w * layers[0].stride, grid_h * layers[0].stride
 
 
-def flatten_outputs(outputs: Sequence[torch.Tensor]) -> torch.Tensor:
+def concat_maps(outputs: Sequence[torch.Tensor]) -> torch.Tensor:
     """All raw maps as one ``(B, N)`` tensor: what a training step backpropagates through."""
     return torch.cat([out.flatten(1) for out in outputs], dim=1)
 

@@ -169,20 +169,16 @@ def _model_device(model: "nn.Module") -> Any:
     return next(model.parameters()).device
 
 
-def _to(inputs: dict[str, Any], device: Any) -> dict[str, Any]:
-    import torch
-
-    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
-
-
 def decode_inputs_from_model(model: "nn.Module", prefill: dict[str, "torch.Tensor"]) -> dict[str, Any]:
     """Run the prefill through ``model`` and return the first decode step, as ``generate`` would:
     the greedy next token and the cache the prefill filled."""
     import torch
 
+    from ..inputs.devices import move_to
+
     prefill = _tensors_only(prefill)
     with torch.no_grad():
-        out = model(**_to(prefill, _model_device(model)), use_cache=True)
+        out = model(**move_to(prefill, _model_device(model)), use_cache=True)
     next_tokens = out.logits[:, -1].argmax(-1).cpu()
     return decode_step_inputs(prefill, next_tokens, getattr(out, cache_keyword()))
 
@@ -195,6 +191,7 @@ def greedy_generate(model: "nn.Module", prefill: dict[str, "torch.Tensor"], max_
     """
     import torch
 
+    from ..inputs.devices import move_to
     from ..validation import check_int
 
     max_new_tokens = check_int("max_new_tokens", max_new_tokens, minimum=1)
@@ -207,7 +204,7 @@ def greedy_generate(model: "nn.Module", prefill: dict[str, "torch.Tensor"], max_
             tokens.append(step["input_ids"])
             if len(tokens) == max_new_tokens:
                 break
-            out = model(**_to(step, device), use_cache=True)
+            out = model(**move_to(step, device), use_cache=True)
             next_tokens = out.logits[:, -1].argmax(-1).cpu()
             grown = {"attention_mask": step["attention_mask"]}
             step = decode_step_inputs(grown, next_tokens, getattr(out, cache_keyword()))

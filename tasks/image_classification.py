@@ -32,7 +32,7 @@ class ImageClassifierLoader(ForgeModel):
 
     def _preprocess(self) -> Any:
         """The source's own eval transform: one PIL image in, one CHW float tensor out."""
-        config, source = self._variant_config, self._weights_source()
+        config, source = self._variant_config, self.source
         size = config.inputs.image_size[1]
         if config.source == ModelSource.TORCHVISION:
             return source.transforms(crop_size=size)

@@ -124,10 +124,6 @@ class TextEncoderLoader(ForgeModel):
         self._tokenizer_resolved = False
         self._sample: TextSample | None = None
 
-    def load_config(self, *, num_layers: int | None = None, **overrides: Any) -> Any:
-        """The variant's transformers config (optionally cut to ``num_layers``); builds nothing."""
-        return self._weights_source().load_config(num_layers=num_layers, **overrides)
-
     @property
     def architecture(self) -> dict[str, Any]:
         """The shipped architecture config as plain JSON (vocabulary size, labels); builds nothing."""

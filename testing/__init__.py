@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,31 +146,11 @@ class CompareReport:
 
 def flatten_outputs(output: Any, prefix: str = "") -> list[tuple[str, Any]]:
     """``(path, tensor)`` for every tensor in nested outputs: HF ``ModelOutput``, dicts, tuples,
-    lists. ``None`` entries are skipped; the paths name the keys and indices."""
-    import torch
+    lists, KV caches. ``None`` entries are skipped; the paths name the keys and indices, after
+    ``prefix`` (:mod:`..inputs.tree`'s walk and spelling, the paths the goldens store)."""
+    from ..inputs.tree import flatten, path_str
 
-    if isinstance(output, torch.Tensor):
-        return [(prefix, output)]
-    if isinstance(output, Mapping):  # ModelOutput is an OrderedDict of its non-None fields
-        items = [(f"{prefix}.{k}" if prefix else str(k), v) for k, v in output.items()]
-    elif isinstance(output, (list, tuple)):
-        items = [(f"{prefix}[{i}]", v) for i, v in enumerate(output)]
-    elif hasattr(output, "key_cache") or hasattr(output, "layers"):  # transformers caches
-        items = [(f"{prefix}.cache", _cache_tensors(output))]
-    else:
-        return []
-    out = []
-    for path, value in items:
-        if value is not None:
-            out.extend(flatten_outputs(value, path))
-    return out
-
-
-def _cache_tensors(cache: Any) -> list[Any]:
-    layers = getattr(cache, "layers", None)
-    if layers is not None:
-        return [t for layer in layers for t in (getattr(layer, "keys", None), getattr(layer, "values", None))]
-    return list(cache.key_cache) + list(cache.value_cache)
+    return [(path_str(path, prefix), tensor) for path, tensor in flatten(output)]
 
 
 def compare(

@@ -7,14 +7,11 @@ Only the standard library is imported at module level.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CorruptWeightsError
-from .files import _DIR_MODE, _FILE_MODE, _swap_in, remove_stale_temporaries
+from .files import atomic_write_folder
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -81,12 +78,8 @@ def write_export_folder(model: "nn.Module", out: Path, record: dict[str, Any], *
     if out.exists() and not force and not (out.is_dir() and not any(out.iterdir())):
         raise FileExistsError(f"{str(out)!r} already exists; choose another folder or pass force=True (--force)")
     record = {"format": EXPORT_FORMAT, "format_version": EXPORT_FORMAT_VERSION, **record}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out)
-    # The pid in the name lets a later run tell a dead export's leftovers from a live one's.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp", dir=out.parent))
-    try:
-        os.chmod(tmp, _DIR_MODE)
+
+    def write(tmp: Path) -> None:
         if hasattr(model, "save_pretrained"):
             model.save_pretrained(str(tmp))
             config = json.loads((tmp / EXPORT_CONFIG).read_text())
@@ -97,9 +90,5 @@ def write_export_folder(model: "nn.Module", out: Path, record: dict[str, Any], *
             save_model(model, str(tmp / EXPORT_WEIGHTS))
             config = record
         (tmp / EXPORT_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
-        for file in tmp.iterdir():
-            os.chmod(file, _FILE_MODE)
-        _swap_in(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+
+    return atomic_write_folder(out, write)

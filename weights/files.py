@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import CorruptWeightsError, WeightsUnavailableError, one_line
 
@@ -76,25 +76,10 @@ def check_state_dict_keys(model: "nn.Module", state: dict[str, "torch.Tensor"], 
 
 
 def save_safetensors(model: "nn.Module", path: Path) -> Path:
-    """Write ``model``'s state dict atomically: a failure leaves no half-written file.
-
-    The temporary file is made by ``tempfile`` in the target folder (an unpredictable name no other
-    thread or process shares) and gets an explicit mode before the rename.
-    """
+    """Write ``model``'s state dict as safetensors, atomically (see :func:`atomic_write`)."""
     from safetensors.torch import save_model
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        save_model(model, str(tmp))
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda tmp: save_model(model, str(tmp)))
 
 
 #: socket timeout of every read of a download: a network that goes silent fails within it
@@ -147,13 +132,9 @@ def download_verified(url: str, dest: Path, *, sha256: str | None, prefix: bool 
     import hashlib
     import urllib.request
 
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    tmp = Path(name)
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as f:
+    def fetch(tmp: Path) -> None:
+        digest = hashlib.sha256()
+        with open(tmp, "wb") as f:
             try:
                 with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310
                     for chunk in iter(lambda: response.read(1 << 20), b""):
@@ -166,11 +147,8 @@ def download_verified(url: str, dest: Path, *, sha256: str | None, prefix: bool 
             raise CorruptWeightsError(
                 f"download of {url} failed its sha256 check: got {actual}, expected {sha256.lower()}"
             )
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
+
+    return atomic_write(dest, fetch)
 
 
 # Explicit modes for what we publish (temporary files are private until renamed into place),
@@ -179,6 +157,59 @@ _FILE_MODE = 0o644
 
 
 _DIR_MODE = 0o755
+
+
+def _temporary(path: Path, *, folder: bool = False) -> Path:
+    """A new private temporary file (or folder) beside ``path``: ``.NAME.<pid>.<random>.tmp``, made
+    by ``tempfile`` (a name no other thread or process shares) in the target folder, so the
+    rename into place never crosses file systems. The pid lets a later writer tell a dead
+    process's leftovers from a live one's (:func:`remove_stale_temporaries`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
+    options = {"prefix": f".{path.name}.{os.getpid()}.", "suffix": ".tmp", "dir": path.parent}
+    if folder:
+        return Path(tempfile.mkdtemp(**options))
+    fd, name = tempfile.mkstemp(**options)
+    os.close(fd)
+    return Path(name)
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
+    """Publish the file that ``write(tmp)`` writes at ``tmp`` as ``path``, all or nothing.
+
+    ``tmp`` is a :func:`_temporary` file beside ``path``; after ``write`` returns it is flushed to
+    disk, given mode 0644 and renamed over ``path``. If anything fails (``write`` raising, the
+    rename, an interrupt), the temporary file is removed and an existing ``path`` is left as it was.
+    Every file this package writes goes through here; folders through :func:`atomic_write_folder`.
+    """
+    path = Path(path)
+    tmp = _temporary(path)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:  # the data is on disk before the name points at it
+            os.fsync(f.fileno())
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_folder(out: Path, write: Callable[[Path], Any]) -> Path:
+    """:func:`atomic_write` for a folder: ``write(tmp)`` fills a :func:`_temporary` folder beside
+    ``out``, whose files get mode 0644 (the folder 0755) before it replaces ``out``. An old ``out``
+    is kept until the new one is in place; a failure removes the temporary folder."""
+    out = Path(out)
+    tmp = _temporary(out, folder=True)
+    try:
+        os.chmod(tmp, _DIR_MODE)
+        write(tmp)
+        for file in tmp.iterdir():
+            os.chmod(file, _FILE_MODE)
+        _swap_in(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
 
 
 def _pid_alive(pid: int) -> bool:
@@ -192,8 +223,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(out: Path) -> list[Path]:
-    """Delete ``.OUT.<pid>.<random>.tmp`` folders beside ``out`` left by an export that was killed
-    (SIGTERM, SIGKILL, power loss) and whose process is gone. Returns them. A ``.OUT.<pid>.old``
+    """Delete ``.OUT.<pid>.<random>.tmp`` files and folders beside ``out`` left by a writer that was
+    killed (SIGTERM, SIGKILL, power loss) and whose process is gone. Returns them. A ``.OUT.<pid>.old``
     is kept: killed mid-swap, it may be the only copy of the previous export."""
     out = Path(out)
     removed = []

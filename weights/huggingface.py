@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 from itertools import chain
 from pathlib import Path
@@ -20,36 +19,15 @@ import transformers
 
 from ..errors import CorruptWeightsError, RemoteCodeError, WeightsUnavailableError, one_line
 from ..validation import check_int
-from . import (
-    WeightsSource,
-    check_sha256,
-    network_available,
-    offline_switch_on,
-    package_folder,
-    read_state_dict,
-)
+from . import WeightsSource, check_sha256, offline_switch_on, package_folder, read_state_dict
 from .materialize import build_from_state_dict, build_random, construct_on_meta, count_parameters
+from .policy import HUB_DOWNLOAD_TIMEOUT_ENV, HUB_ETAG_TIMEOUT_ENV, hub_endpoint, user_set
 
 # Weights file names transformers reads, in its order of preference.
 WEIGHTS_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 # Files worth fetching for a model: weights, configs, tokenizer and processor files.
 PREFETCH_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"]
-
-
-def hub_host() -> str:
-    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-
-
-def hub_offline() -> bool:
-    """Hugging Face's own switch, ours, or no answer from the hub within seconds."""
-    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-    if flag or offline_switch_on():
-        return True
-    try:
-        return not network_available(hub_host())
-    except ValueError as err:
-        raise ValueError(f"environment variable HF_ENDPOINT={hub_host()!r}: {err}") from None
 
 
 #: huggingface_hub's own request timeouts while we call it (its defaults are 10 s each), so a hub
@@ -141,11 +119,11 @@ def hub_settings(*, offline: bool) -> Iterator[None]:
             if _saved_settings["agent"] is not None:
                 _detect_agent._REGISTRY_FETCH_TIMEOUT = min(_saved_settings["agent"], _REGISTRY_TIMEOUT_S)
             saved = _saved_settings["module"]
-            if "HF_HUB_ETAG_TIMEOUT" not in os.environ:
+            if not user_set(HUB_ETAG_TIMEOUT_ENV):
                 constants.HF_HUB_ETAG_TIMEOUT = min(constants.HF_HUB_ETAG_TIMEOUT, HUB_TIMEOUT_S)
                 if "_ETAG_RETRY_TIMEOUT" in saved:  # its retry after a timed-out request (60 s)
                     file_download._ETAG_RETRY_TIMEOUT = min(saved["_ETAG_RETRY_TIMEOUT"], HUB_TIMEOUT_S)
-            if "HF_HUB_DOWNLOAD_TIMEOUT" not in os.environ:
+            if not user_set(HUB_DOWNLOAD_TIMEOUT_ENV):
                 constants.HF_HUB_DOWNLOAD_TIMEOUT = min(constants.HF_HUB_DOWNLOAD_TIMEOUT, HUB_TIMEOUT_S)
             for name, value in _NO_RETRY.items():
                 if name in saved:
@@ -270,12 +248,11 @@ class HuggingFaceSource(WeightsSource):
         #: set by ``load_pretrained`` when the weights came from a mirror: "<distribution> <version>"
         self.provenance: str | None = None
 
+    hub = True
+
     @property
     def host(self) -> str:  # type: ignore[override]
-        return hub_host()
-
-    def offline(self) -> bool:
-        return hub_offline()
+        return hub_endpoint()
 
     def describe(self) -> str:
         return f"Hugging Face {self.hub_id}@{self.revision or 'main'}"
@@ -526,7 +503,7 @@ class HuggingFaceSource(WeightsSource):
 
     def load_image_processor(self) -> Any:
         """The model's own image processor; raises WeightsUnavailableError when it cannot be had."""
-        offline = hub_offline()
+        offline = self.offline()
         try:
             with hub_settings(offline=offline):
                 return transformers.AutoImageProcessor.from_pretrained(

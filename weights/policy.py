@@ -1,7 +1,9 @@
 """The weights policy: the ``weights=`` choices, the environment variables and the one offline rule.
 
-Every source asks :func:`offline_switch_on` and :func:`network_available` here; nothing else reads
-the switches. Only the standard library is imported at module level.
+Every environment variable the weights code reads is named here, and :func:`offline_reason` is the
+one rule for "may this source use the network?": every source, the tokenizer and processor
+loaders and the CLI ask it; nothing else reads the switches. Only the standard library is
+imported at module level.
 """
 
 from __future__ import annotations
@@ -13,19 +15,31 @@ import stat
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..errors import WeightsPathError
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
-
 
 WEIGHTS_ENV = "TT_FORGE_MODELS_WEIGHTS"
 
 
 OFFLINE_ENV = "TT_FORGE_MODELS_OFFLINE"
+
+
+#: huggingface_hub's own switch; it also holds for our hub sources (Hugging Face, timm)
+HUB_OFFLINE_ENV = "HF_HUB_OFFLINE"
+
+
+HUB_ENDPOINT_ENV = "HF_ENDPOINT"
+
+
+HUB_DEFAULT_ENDPOINT = "https://huggingface.co"
+
+
+#: huggingface_hub's request timeouts: while we call it we cap them, unless the user set these
+HUB_ETAG_TIMEOUT_ENV = "HF_HUB_ETAG_TIMEOUT"
+
+
+HUB_DOWNLOAD_TIMEOUT_ENV = "HF_HUB_DOWNLOAD_TIMEOUT"
 
 
 CHOICES = ("pretrained", "random", "auto")
@@ -55,6 +69,53 @@ def offline_switch_on() -> bool:
     from ..validation import env_flag
 
     return env_flag(OFFLINE_ENV)
+
+
+def user_set(name: str) -> bool:
+    """Whether the environment sets ``name`` at all (then the user's value wins over our default)."""
+    return name in os.environ
+
+
+def hub_endpoint() -> str:
+    """The Hugging Face hub's URL (``HF_ENDPOINT``, else huggingface.co); a value that is no
+    http(s) URL is a ValueError naming the variable."""
+    endpoint = os.environ.get(HUB_ENDPOINT_ENV, HUB_DEFAULT_ENDPOINT)
+    try:
+        parse_endpoint(endpoint)
+    except ValueError as err:
+        raise ValueError(f"environment variable {HUB_ENDPOINT_ENV}={endpoint!r}: {err}") from None
+    return endpoint
+
+
+def offline_reason(host: str | None, *, hub: bool = False) -> str | None:
+    """Why a source must read only its caches, or None when it may use the network. The one rule:
+
+    - our switch, ``TT_FORGE_MODELS_OFFLINE``, for every source;
+    - ``HF_HUB_OFFLINE`` too for a hub source (``hub``);
+    - else ``host`` (the source's download host, through the proxy) not answering within
+      ``_PROBE_TIMEOUT_S``; a source without a host (nothing to download) is online.
+
+    A switch that is not a boolean is a ValueError naming it.
+    """
+    from ..validation import env_flag
+
+    if offline_switch_on():
+        return f"{OFFLINE_ENV} is set"
+    if hub and env_flag(HUB_OFFLINE_ENV):
+        return f"{HUB_OFFLINE_ENV} is set"
+    if host and not network_available(host):
+        return f"{host.split('://', 1)[-1].split('/', 1)[0]} does not answer"
+    return None
+
+
+def is_offline(host: str | None, *, hub: bool = False) -> bool:
+    """:func:`offline_reason` as a yes or no."""
+    return offline_reason(host, hub=hub) is not None
+
+
+def hub_offline() -> bool:
+    """The rule for the Hugging Face hub itself (tokenizers, image processors, hub weights)."""
+    return is_offline(hub_endpoint(), hub=True)
 
 
 def parse_endpoint(url_or_host: str) -> tuple[str, str, int]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import WeightsFallbackWarning, WeightsUnavailableError
 from .export import check_export_folder
-from .policy import network_available, offline_switch_on, resolve_choice
+from .policy import offline_reason, resolve_choice
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -30,6 +30,9 @@ class WeightsSource:
     #: where the pretrained weights are fetched from, probed before any download
     host: str = ""
 
+    #: whether the weights come from the Hugging Face hub, so ``HF_HUB_OFFLINE`` holds too
+    hub: bool = False
+
     def describe(self) -> str:
         """One line naming the weights (hub id and revision, enum, URL)."""
         raise NotImplementedError
@@ -44,6 +47,15 @@ class WeightsSource:
     def construct(self) -> "nn.Module":
         """The plain framework build (fp32, its own init): the baseline benchmarks compare to."""
         raise NotImplementedError
+
+    def load_config(self, **kwargs: Any) -> Any:
+        """The architecture config without weights, or None for a source that has none (then
+        there is nothing for keywords to change, and any keyword is a TypeError)."""
+        if kwargs:
+            raise TypeError(
+                f"{', '.join(sorted(kwargs))}: {self.describe()} has no architecture config for keywords to change"
+            )
+        return None
 
     def build_meta(self, **kwargs: Any) -> "nn.Module":
         raise NotImplementedError
@@ -62,9 +74,14 @@ class WeightsSource:
     def load_path(self, path: Path, *, dtype: "torch.dtype | None", **kwargs: Any) -> "nn.Module":
         raise NotImplementedError
 
+    def offline_reason(self) -> str | None:
+        """Why only the caches may be read (a switch, or the host not answering), else None: the
+        package's one rule, :func:`.policy.offline_reason`."""
+        return offline_reason(self.host, hub=self.hub)
+
     def offline(self) -> bool:
-        """Whether to read only the caches: a switch is on or the host does not answer."""
-        return not network_available(self.host) if self.host else offline_switch_on()
+        """Whether to read only the caches."""
+        return self.offline_reason() is not None
 
     def is_cached(self) -> bool:
         """Whether the pretrained weights are already on this machine."""

@@ -9,11 +9,14 @@ import torch
 
 from ..errors import CorruptWeightsError, one_line
 from .constructed import ConstructedSource
-from .huggingface import hub_file, hub_host, hub_offline, is_hub_cached
+from .huggingface import hub_file, is_hub_cached
 from .materialize import construct_on_meta, materialize_
+from .policy import hub_endpoint
 
 
 class TimmSource(ConstructedSource):
+    hub = True
+
     def __init__(self, architecture: str, tag: str, revision: str | None) -> None:
         self.architecture = architecture
         self.tag = tag
@@ -25,7 +28,7 @@ class TimmSource(ConstructedSource):
 
     @property
     def host(self) -> str:  # type: ignore[override]
-        return hub_host()
+        return hub_endpoint()
 
     @property
     def pretrained_cfg(self) -> dict[str, Any]:
@@ -34,9 +37,6 @@ class TimmSource(ConstructedSource):
     @property
     def repo_id(self) -> str:
         return self.pretrained_cfg["hf_hub_id"]
-
-    def offline(self) -> bool:
-        return hub_offline()
 
     def construct(self) -> torch.nn.Module:
         """The plain framework build: fp32, the framework's own init."""

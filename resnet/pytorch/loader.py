@@ -13,7 +13,6 @@ from ...config import (
     InputSpec,
     ModelConfig,
     ModelGroup,
-    ModelInfo,
     ModelTask,
     StrEnum,
     TimmWeights,
@@ -75,11 +74,3 @@ class ModelLoader(ImageClassifierLoader):
         ),
     }
     DEFAULT_VARIANT = ModelVariant.RESNET_50_HF
-
-    @classmethod
-    def _get_model_info(cls, variant: StrEnum) -> ModelInfo:
-        return cls._info(variant, "resnet")
-
-    def load_config(self) -> Any:
-        source = self._weights_source()
-        return source.load_config() if hasattr(source, "load_config") else None

@@ -13,6 +13,7 @@ import torch
 
 from tt_forge_models import ForgeModel, ModelInfo
 from tt_forge_models.config import ModelGroup, ModelSource, ModelTask, StrEnum
+from tt_forge_models.inputs.tree import tensors as _tensors
 from tt_forge_models.testing import all_variants, reduced_input_kwargs, reduced_kwargs
 
 VARIANTS = all_variants()
@@ -26,19 +27,8 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-def _tensors(obj):
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif isinstance(obj, dict):
-        for value in obj.values():
-            yield from _tensors(value)
-    elif isinstance(obj, (list, tuple)):
-        for value in obj:
-            yield from _tensors(value)
-
-
 def _batch_of(inputs) -> int:
-    return next(_tensors(inputs)).shape[0]
+    return _tensors(inputs)[0].shape[0]
 
 
 def test_discovery_found_loaders():

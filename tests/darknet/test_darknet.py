@@ -13,15 +13,14 @@ import torch
 
 from tt_forge_models.darknet.weights_file import (
     DarknetWeightsError,
-    SafetensorsWeightsError,
     count_darknet_values,
     darknet_header_size,
     darknet_layers,
-    load_safetensors,
     read_darknet_weights,
-    save_safetensors,
     write_darknet_weights,
 )
+from tt_forge_models.errors import CorruptWeightsError
+from tt_forge_models.weights.files import check_state_dict_keys, read_state_dict, save_safetensors
 
 # name: (module, class, official .weights size in bytes, trainable parameters)
 NETWORKS = {
@@ -279,12 +278,12 @@ def test_seen_must_fit_the_header(tmp_path):
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
-    import tt_forge_models.darknet.weights_file as darknet
+    import tt_forge_models.weights.files as files
 
     def fail(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(darknet.os, "replace", fail)
+    monkeypatch.setattr(files.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         write_darknet_weights(_build("yolov4-tiny"), tmp_path / "x.weights")
     assert list(tmp_path.iterdir()) == []
@@ -296,49 +295,43 @@ def test_meta_model_cannot_be_written(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-# Safetensors for converted weights.
+# Converted weights are plain state dicts: the package's one safetensors path reads and checks them.
+
+
+def _load_checked(model, path):
+    state = read_state_dict(path)
+    check_state_dict_keys(model, state, origin=str(path))
+    model.load_state_dict(state, assign=any(t.is_meta for t in model.state_dict().values()))
+    return model
 
 
 def test_safetensors_round_trip(tmp_path):
     source = _randomize(_build("yolov4-tiny"), seed=7)
-    path = tmp_path / "w.safetensors"
-    save_safetensors(source, path)
-    target = _randomize(_build("yolov4-tiny"), seed=8)
-    load_safetensors(target, path)
+    path = save_safetensors(source, tmp_path / "w.safetensors")
+    target = _load_checked(_randomize(_build("yolov4-tiny"), seed=8), path)
     _assert_same_state(source, target)
-
-    meta = _build("yolov4-tiny", device="meta").to(torch.bfloat16)
-    load_safetensors(meta, path)
+    meta = _load_checked(_build("yolov4-tiny", device="meta"), path)
     weight = meta.conv0.conv.weight
-    assert weight.dtype == torch.bfloat16 and weight.device.type == "cpu"
-    assert torch.equal(weight, source.conv0.conv.weight.to(torch.bfloat16))
+    assert weight.device.type == "cpu" and torch.equal(weight, source.conv0.conv.weight)
 
 
 def test_safetensors_mismatch_and_corruption(tmp_path):
-    path = tmp_path / "v3tiny.safetensors"
-    save_safetensors(_build("yolov3-tiny"), path)
-    model = _randomize(_build("yolov4-tiny"), seed=9)
-    before = _snapshot(model)
-    with pytest.raises(SafetensorsWeightsError, match="missing keys"):
-        load_safetensors(model, path)
-
+    path = save_safetensors(_build("yolov3-tiny"), tmp_path / "v3tiny.safetensors")
+    model = _build("yolov4-tiny")
+    with pytest.raises(CorruptWeightsError, match="v3tiny.safetensors does not match YoloV4Tiny: .* missing"):
+        check_state_dict_keys(model, read_state_dict(path), origin=str(path))
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
-    with pytest.raises(SafetensorsWeightsError, match="corrupt.safetensors"):
-        load_safetensors(model, corrupt)
+    with pytest.raises(CorruptWeightsError, match="corrupt.safetensors"):
+        read_state_dict(corrupt)
     with pytest.raises(FileNotFoundError, match="absent.safetensors"):
-        load_safetensors(model, tmp_path / "absent.safetensors")
-    _assert_unchanged(model, before)
+        read_state_dict(tmp_path / "absent.safetensors")
 
 
 def test_safetensors_shape_mismatch(tmp_path):
-    path = tmp_path / "w.safetensors"
-    save_safetensors(_network_class("yolov4-tiny")(num_classes=1), path)
-    model = _build("yolov4-tiny")
-    before = _snapshot(model)
-    with pytest.raises(SafetensorsWeightsError, match=r"conv29.conv.weight has shape \[18"):
-        load_safetensors(model, path)
-    _assert_unchanged(model, before)
+    path = save_safetensors(_network_class("yolov4-tiny")(num_classes=1), tmp_path / "w.safetensors")
+    with pytest.raises(CorruptWeightsError, match=r"wrong shape \(e.g. conv29.conv"):
+        check_state_dict_keys(_build("yolov4-tiny"), read_state_dict(path), origin=str(path))
 
 
 # Forward passes: raw [yolo] maps of the right shape, finite. Small inputs keep CPU time low.

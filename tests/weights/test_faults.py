@@ -329,10 +329,9 @@ def test_hub_calls_run_with_capped_timeouts_and_its_offline_switch(online, monke
 def test_a_hub_that_goes_silent_after_the_probe_fails_the_load_in_seconds(silent_server, online, monkeypatch, tmp_path):
     """The probe said yes, then the hub stopped answering: without the capped timeouts, the skipped
     retries and the trip to offline after one timeout this took three minutes (29 requests)."""
-    from tt_forge_models.weights import huggingface as hf
 
     _point_hub_at(monkeypatch, silent_server.url)
-    monkeypatch.setattr(hf, "network_available", lambda _: True)
+    monkeypatch.setattr(weights_module, "network_available", lambda _: True)
     import huggingface_hub.constants as hub_constants
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))

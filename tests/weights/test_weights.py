@@ -136,7 +136,7 @@ def test_pretrained_from_filled_caches_with_the_hub_off(tmp_path):
                 for key, value in expected.items():
                     want = value.to(torch.bfloat16) if value.is_floating_point() else value
                     assert torch.equal(state[key], want), (variant, key)
-            assert loader._weights_source().is_cached()
+            assert loader.source.is_cached()
         print("ok")
         """,
         env={

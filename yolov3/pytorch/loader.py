@@ -7,7 +7,7 @@ variant's size; ``decode_output`` gives boxes in that photograph's pixels.
 
 from __future__ import annotations
 
-from ...config import ModelConfig, ModelInfo, StrEnum
+from ...config import ModelConfig, StrEnum
 from ...darknet.yolo import DarknetDetectorLoader, darknet_row
 
 
@@ -50,7 +50,3 @@ class ModelLoader(DarknetDetectorLoader):
         "yolov3-tiny": ("yolov3_tiny", "YoloV3Tiny"),
     }
     DEFAULT_VARIANT = ModelVariant.YOLOV3_416
-
-    @classmethod
-    def _get_model_info(cls, variant: StrEnum) -> ModelInfo:
-        return cls._info(variant, "yolov3")

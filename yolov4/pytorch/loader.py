@@ -8,7 +8,7 @@ pixels.
 
 from __future__ import annotations
 
-from ...config import ModelConfig, ModelInfo, StrEnum
+from ...config import ModelConfig, StrEnum
 from ...darknet.yolo import DarknetDetectorLoader, darknet_row
 
 
@@ -51,7 +51,3 @@ class ModelLoader(DarknetDetectorLoader):
         "yolov4-tiny": ("yolov4_tiny", "YoloV4Tiny"),
     }
     DEFAULT_VARIANT = ModelVariant.YOLOV4_416
-
-    @classmethod
-    def _get_model_info(cls, variant: StrEnum) -> ModelInfo:
-        return cls._info(variant, "yolov4")

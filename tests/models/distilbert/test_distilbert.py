@@ -11,7 +11,7 @@ from tt_forge_models.distilbert.pytorch import ModelLoader
 
 def test_published_architecture_and_real_offline_tokenizer():
     loader = ModelLoader()
-    with open(loader._weights_source().config_file) as f:
+    with open(loader.source.config_file) as f:
         shipped = json.load(f)
     assert (shipped["n_layers"], shipped["dim"], shipped["n_heads"], shipped["vocab_size"]) == (6, 768, 12, 30522)
     assert shipped["id2label"] == {"0": "NEGATIVE", "1": "POSITIVE"}

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::tt_forge_models.PreprocessorFal
 
 def test_shipped_config_is_the_published_architecture():
     loader = ModelLoader()
-    with open(loader._weights_source().config_file) as f:
+    with open(loader.source.config_file) as f:
         shipped = json.load(f)
     assert (shipped["n_layer"], shipped["n_embd"], shipped["n_head"], shipped["n_positions"]) == (12, 768, 12, 1024)
     assert shipped["vocab_size"] == 50257 and shipped["activation_function"] == "gelu_new"

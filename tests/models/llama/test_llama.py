@@ -183,7 +183,7 @@ def test_70b_is_refused_before_anything_is_built_or_fetched(weights, machine_wit
 
 
 def test_guard_counts_the_cut_model_and_the_dtype(machine_with_24_gib):
-    source = ModelLoader(ModelVariant.LLAMA_3_1_8B)._weights_source()
+    source = ModelLoader(ModelVariant.LLAMA_3_1_8B).source
     assert source.estimate_bytes(dtype=torch.float32) == 8_030_261_248 * 4
     assert source.estimate_bytes(dtype=torch.bfloat16, num_layers=1) == 1_268_789_248 * 2
     with pytest.raises(ModelTooLargeError):  # 32 GB in fp32 does not fit in 24 GiB

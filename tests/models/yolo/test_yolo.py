@@ -193,7 +193,7 @@ def test_pretrained_from_a_filled_torch_hub_cache_offline(network, tmp_path, mon
 
     # The file is ours, not the release: with the release's digest it is refused...
     loader = module.ModelLoader(variant)
-    assert loader._weights_source().is_cached()
+    assert loader.source.is_cached()
     with pytest.raises(CorruptWeightsError, match=_sha256(cached)):
         loader.load_model(weights="pretrained")
 
@@ -213,7 +213,7 @@ def test_pretrained_offline_and_not_cached_fails_fast_or_falls_back(tmp_path, mo
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
     monkeypatch.setenv("TT_FORGE_MODELS_OFFLINE", "1")
     loader = yolov4.ModelLoader("yolov4_608")
-    assert not loader._weights_source().is_cached()
+    assert not loader.source.is_cached()
     with pytest.raises(WeightsUnavailableError) as err:
         loader.load_model(weights="pretrained")
     message = str(err.value)
@@ -246,7 +246,7 @@ def test_download_lands_verified_in_the_torch_hub_cache(tmp_path, monkeypatch):
 
     _declare(monkeypatch, yolov4, "yolov4_tiny_320", sha256=_sha256(release))
     loader = yolov4.ModelLoader("yolov4_tiny_320")
-    loader._weights_source().prefetch()
+    loader.source.prefetch()
     assert cached.read_bytes() == release.read_bytes()
     loaded = loader.load_model(weights="pretrained")
     assert loader.weights_source == "pretrained"

@@ -1,0 +1,150 @@
+"""The one walk over nested inputs and outputs: which objects are containers, in what order their
+entries come, what each entry's path is called, and how a container is rebuilt.
+
+Containers are what ``torch.utils._pytree`` knows (dicts, lists, tuples, namedtuples, transformers'
+``ModelOutput``, which registers itself) plus any other mapping (a ``BatchEncoding``, rebuilt as a
+plain dict) and list or tuple subclass. A transformers KV cache is a leaf of the structure (it is
+state a forward mutates, so it is passed along as it is, never copied) whose key and value
+tensors :func:`flatten` still reports, under ``.cache[i]``. ``None`` entries are skipped.
+
+Paths are those the goldens store: mapping keys joined by dots (``start_logits``, ``b.c``),
+positions in brackets (``[0]``, ``a[1][0]``); a tuple is positional whatever its field names, as
+a compiled model returns it. ``torch`` is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Callable, Iterator
+
+#: one step of a path: ``torch.utils._pytree``'s MappingKey, SequenceKey or GetAttrKey
+Key = Any
+Path = tuple[Key, ...]
+
+
+def is_cache(obj: Any) -> bool:
+    """A transformers KV cache: layers of keys and values (``DynamicCache``), or the
+    ``key_cache``/``value_cache`` lists of older releases."""
+    return hasattr(obj, "get_seq_length") and (
+        isinstance(getattr(obj, "layers", None), list) or hasattr(obj, "key_cache")
+    )
+
+
+def cache_tensors(cache: Any) -> list[Any]:
+    """The key and value tensors of ``cache``: per layer key then value, or (older releases) all
+    keys then all values. A layer not filled yet gives ``None``s."""
+    layers = getattr(cache, "layers", None)
+    if isinstance(layers, list):
+        return [t for layer in layers for t in (getattr(layer, "keys", None), getattr(layer, "values", None))]
+    return list(cache.key_cache) + list(cache.value_cache)
+
+
+def _open(obj: Any) -> tuple[list[Key], list[Any], Callable[[list[Any]], Any]] | None:
+    """``(keys, values, rebuild)`` of a container, or None for a leaf (a tensor, a cache, ``None``,
+    a number, a string, any other object)."""
+    import torch
+    from torch.utils import _pytree as pytree
+
+    if obj is None or isinstance(obj, (torch.Tensor, str, bytes)) or is_cache(obj):
+        return None
+    if not pytree.tree_is_leaf(obj):
+        # One level: everything below the root is a leaf to pytree, so the walk stays ours.
+        pairs, spec = pytree.tree_flatten_with_path(obj, is_leaf=lambda x: x is not obj)
+        keys = [path[0] for path, _ in pairs]
+        if isinstance(obj, tuple):  # namedtuples and torch.return_types are positional
+            keys = [pytree.SequenceKey(i) for i in range(len(pairs))]
+        return keys, [value for _, value in pairs], lambda values: pytree.tree_unflatten(values, spec)
+    if isinstance(obj, Mapping):  # a mapping pytree does not know: plain dict out
+        names = list(obj.keys())
+        return [pytree.MappingKey(k) for k in names], [obj[k] for k in names], lambda v: dict(zip(names, v))
+    if isinstance(obj, (list, tuple)):
+        return [pytree.SequenceKey(i) for i in range(len(obj))], list(obj), lambda values: type(obj)(values)
+    return None
+
+
+def children(obj: Any) -> list[tuple[Key, Any]]:
+    """The entries of a container in its own order (``None`` ones included); ``[]`` for a leaf."""
+    opened = _open(obj)
+    return [] if opened is None else list(zip(opened[0], opened[1]))
+
+
+def flatten(obj: Any) -> list[tuple[Path, Any]]:
+    """``(path, tensor)`` for every tensor in ``obj``, depth first in container order, a cache's
+    tensors included; ``None`` and non-tensor leaves are skipped."""
+    out: list[tuple[Path, Any]] = []
+    _collect(obj, (), out)
+    return out
+
+
+def _collect(obj: Any, path: Path, out: list[tuple[Path, Any]]) -> None:
+    import torch
+    from torch.utils import _pytree as pytree
+
+    if isinstance(obj, torch.Tensor):
+        out.append((path, obj))
+    elif is_cache(obj):
+        for i, tensor in enumerate(cache_tensors(obj)):
+            if tensor is not None:
+                out.append(((*path, pytree.GetAttrKey("cache"), pytree.SequenceKey(i)), tensor))
+    else:
+        for key, value in children(obj):
+            if value is not None:
+                _collect(value, (*path, key), out)
+
+
+def path_str(path: Path, prefix: str = "") -> str:
+    """``path`` written after ``prefix``: ``a[1][0]``, ``b.c``, ``.cache[0]`` (a cache's tensors
+    are an attribute of it, so always dotted); ``""`` for the root."""
+    from torch.utils import _pytree as pytree
+
+    text = prefix
+    for key in path:
+        if isinstance(key, pytree.SequenceKey):
+            text += f"[{key.idx}]"
+        elif isinstance(key, pytree.MappingKey):
+            text = f"{text}.{key.key}" if text else str(key.key)
+        elif isinstance(key, pytree.GetAttrKey):
+            text += f".{key.name}"
+        else:  # a key type of a container registered elsewhere: pytree's own spelling
+            text += str(key)
+    return text
+
+
+def tensors(obj: Any) -> list[Any]:
+    """Every tensor in ``obj``, in :func:`flatten` order."""
+    return [tensor for _, tensor in flatten(obj)]
+
+
+def caches(obj: Any) -> Iterator[Any]:
+    """Every KV cache in ``obj``, in :func:`flatten` order."""
+    if is_cache(obj):
+        yield obj
+        return
+    for _, value in children(obj):
+        yield from caches(value)
+
+
+def map_tensors(obj: Any, fn: Callable[[Any], Any]) -> Any:
+    """``obj`` rebuilt with ``fn(tensor)`` for every tensor; containers keep their type (an
+    unregistered mapping becomes a dict), caches and other leaves are passed along as they are."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return fn(obj)
+    opened = _open(obj)
+    if opened is None:
+        return obj
+    _, values, rebuild = opened
+    return rebuild([map_tensors(value, fn) for value in values])
+
+
+__all__ = [
+    "cache_tensors",
+    "caches",
+    "children",
+    "flatten",
+    "is_cache",
+    "map_tensors",
+    "path_str",
+    "tensors",
+]
