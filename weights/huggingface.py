@@ -604,13 +604,18 @@ class HuggingFaceSource(WeightsSource):
 
 
 def _read_generation_config(model: Any, folder: Path) -> None:
-    """The folder's ``generation_config.json`` on a generating model, as ``from_pretrained`` reads
-    it; the one the constructor derived from the config stays when there is none or it is bad."""
-    if (Path(folder) / "generation_config.json").is_file() and model.can_generate():
-        try:
-            model.generation_config = transformers.GenerationConfig.from_pretrained(folder, local_files_only=True)
-        except (OSError, ValueError):
-            pass
+    """The folder's ``generation_config.json`` on a generating model, read as ``from_pretrained``
+    reads it (``GenerationConfig.from_dict`` of its JSON, and the hash generate() uses to notice
+    edits); the one the constructor derived from the config stays when there is none or it is bad."""
+    path = Path(folder) / "generation_config.json"
+    if not (path.is_file() and model.can_generate()):
+        return
+    try:
+        generation = transformers.GenerationConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return
+    generation._original_object_hash = hash(generation)
+    model.generation_config = generation
 
 
 def _structural(value: Any) -> bool:
