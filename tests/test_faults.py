@@ -27,11 +27,11 @@ import pytest
 import torch
 
 from tt_forge_models import CorruptWeightsError, ModelTooLargeError, WeightsFallbackWarning, WeightsUnavailableError
-from tt_forge_models.weights import policy as weights_module
 from tt_forge_models.bert.pytorch import ModelLoader as Bert
 from tt_forge_models.errors import DeviceUnavailableError, RemoteCodeError, WeightsPathError
 from tt_forge_models.llama.pytorch import ModelLoader as Llama
 from tt_forge_models.resnet.pytorch import ModelLoader as ResNet
+from tt_forge_models.weights import policy as weights_module
 from tt_forge_models.yolov4.pytorch import ModelLoader as Yolo4
 
 PACKAGE = Path(__file__).resolve().parent.parent
