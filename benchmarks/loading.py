@@ -86,7 +86,9 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", help="dtype of the file and folder loads")
     parser.add_argument("--init-dtype", nargs="+", default=["float32", "bfloat16"], help="dtypes of random init")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is kept")
-    parser.add_argument("--threads", type=int, default=2)
+    # One thread by default: on a busy machine a second OpenMP thread spin-waits for a core, which
+    # made a bare load of ResNet-152 10x slower here and its time a measure of the neighbours.
+    parser.add_argument("--threads", type=int, default=1)
     shm = Path("/dev/shm")
     parser.add_argument("--tmp", default=str(shm) if shm.is_dir() else None, help="where the weights are written")
     args = parser.parse_args()
