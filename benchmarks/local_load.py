@@ -73,14 +73,15 @@ CHILD = textwrap.dedent(
     gc.collect()
     before = status("VmRSS:")
     reset_peak()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     model = load()
     total = sum(float(t.float().sum()) for t in model.state_dict().values() if t.is_floating_point())
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     peak = status("VmHWM:")
     n = sum(p.numel() for p in model.parameters())
-    print(json.dumps({{"seconds": seconds, "peak_growth": peak - before, "model_bytes": n * dtype.itemsize,
-                      "source": getattr(loader, "weights_source", None), "checksum": total}}))
+    print(json.dumps({{"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_growth": peak - before,
+                      "model_bytes": n * dtype.itemsize, "source": getattr(loader, "weights_source", None),
+                      "checksum": total}}))
     """
 )
 

@@ -20,6 +20,8 @@ The package, by module:
 - :mod:`.source`: :class:`WeightsSource` and :func:`load_with_policy`;
 - :mod:`.files`: the one state-dict I/O path, sha256 checks, verified downloads, the atomic writer;
 - :mod:`.export`: export folders;
+- :mod:`.hf_folder`: a Hugging Face folder's safetensors (one file or an index of shards), read
+  without transformers;
 - one source per origin: :mod:`.huggingface`, :mod:`.torchvision`, :mod:`.timm`, :mod:`.constructed`
   (our own code; Darknet's lives in ``darknet/``), and :func:`.sources.source_for`, which picks one
   for a variant row;

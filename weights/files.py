@@ -56,22 +56,30 @@ def read_state_dict(path: Path) -> dict[str, "torch.Tensor"]:
     return state
 
 
-def check_state_dict_keys(model: "nn.Module", state: dict[str, "torch.Tensor"], *, origin: str) -> None:
-    """``state`` has every key of ``model``'s state dict (a tied tensor under any of its names), no
-    other, and each in the model's shape; else a CorruptWeightsError saying what differs."""
+def state_dict_differences(model: "nn.Module", state: dict[str, "torch.Tensor"]) -> dict[str, list[str]]:
+    """The keys of ``model``'s state dict that ``state`` lacks (a tied tensor counts as present
+    under any of its names), those it has beyond them, and those in another shape; each sorted."""
     expected = model.state_dict(keep_vars=True)
     # Tied tensors (shared embeddings) are saved once; a key is present if any alias of it is.
     aliases: dict[int, set[str]] = {}
     for key, tensor in expected.items():
         aliases.setdefault(id(tensor), set()).add(key)
-    missing = sorted(k for k in set(expected) - set(state) if not aliases[id(expected[k])] & set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
-            if keys:
-                parts.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})")
+    return {
+        "missing": sorted(k for k in set(expected) - set(state) if not aliases[id(expected[k])] & set(state)),
+        "unexpected": sorted(set(state) - set(expected)),
+        "wrong shape": sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape),
+    }
+
+
+def check_state_dict_keys(model: "nn.Module", state: dict[str, "torch.Tensor"], *, origin: str) -> None:
+    """``state`` has every key of ``model``'s state dict (a tied tensor under any of its names), no
+    other, and each in the model's shape; else a CorruptWeightsError saying what differs."""
+    parts = [
+        f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})"
+        for label, keys in state_dict_differences(model, state).items()
+        if keys
+    ]
+    if parts:
         raise CorruptWeightsError(f"{origin} does not match {type(model).__name__}: {'; '.join(parts)}")
 
 

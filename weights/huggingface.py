@@ -19,8 +19,16 @@ import transformers
 
 from ..errors import CorruptWeightsError, RemoteCodeError, WeightsUnavailableError, one_line
 from ..validation import check_int
-from . import WeightsSource, check_sha256, offline_switch_on, package_folder, read_state_dict
-from .materialize import build_from_state_dict, build_random, construct_on_meta, count_parameters
+from . import (
+    WeightsSource,
+    check_sha256,
+    offline_switch_on,
+    package_folder,
+    read_state_dict,
+)
+from .files import state_dict_differences
+from .hf_folder import beyond_the_cut, read_safetensors, safetensors_files
+from .materialize import assign_state_dict_, build_from_state_dict, build_random, construct_on_meta, count_parameters
 from .policy import HUB_DOWNLOAD_TIMEOUT_ENV, HUB_ETAG_TIMEOUT_ENV, hub_endpoint, user_set
 
 # Weights file names transformers reads, in its order of preference.
@@ -218,6 +226,10 @@ def cast_buffers_(model: Any, dtype: Any) -> Any:
     return model
 
 
+#: parameters of an architecture, by (model class, full config JSON): a pure function of the two
+_parameter_counts: dict[tuple[str, str], int] = {}
+
+
 class HuggingFaceSource(WeightsSource):
     """One transformers model class at a pinned hub revision with a config shipped here.
 
@@ -388,8 +400,10 @@ class HuggingFaceSource(WeightsSource):
             config = self._checked_folder_config(path, num_layers=num_layers, overrides=kwargs)
         else:
             config = self.load_config(num_layers=num_layers, **kwargs)
-        model = construct_on_meta(self._constructor(config))
-        return count_parameters(model) * (dtype or torch.float32).itemsize
+        key = (self.model_class, config.to_json_string(use_diff=False))
+        if key not in _parameter_counts:  # a load would otherwise build the model on meta twice
+            _parameter_counts[key] = count_parameters(construct_on_meta(self._constructor(config)))
+        return _parameter_counts[key] * (dtype or torch.float32).itemsize
 
     # ---- weights -------------------------------------------------------------------------------
 
@@ -414,6 +428,12 @@ class HuggingFaceSource(WeightsSource):
         # A pinned revision in the cache is final: read it without asking the hub. With a mirror
         # installed, a cache miss goes to the mirror rather than the network.
         cached_weights = cached is not None and any(self._hub_cached(name) for name in WEIGHTS_FILES)
+        if cached_weights:
+            model = self._assign_folder(
+                Path(cached).parent, config=config, dtype=dtype, num_layers=num_layers, name=self.hub_id
+            )
+            if model is not None:
+                return model
         try:
             return self._from_pretrained(
                 self.hub_id,
@@ -428,7 +448,7 @@ class HuggingFaceSource(WeightsSource):
         folder = mirrors[0]
         self.check_mirror(folder)
         self._checked_folder_config(folder, num_layers=num_layers, overrides=kwargs)
-        model = self._from_pretrained(str(folder), dtype=dtype, config=config, local_files_only=True)
+        model = self._load_folder(folder, config=config, dtype=dtype, num_layers=num_layers)
         self.provenance = _distribution_of(self.mirrors[0])
         return model
 
@@ -445,6 +465,59 @@ class HuggingFaceSource(WeightsSource):
 
         found = huggingface_hub.try_to_load_from_cache(self.hub_id, filename, revision=self.revision)
         return found if isinstance(found, str) else None
+
+    def _load_folder(self, folder: Path, *, config: Any, dtype: Any, num_layers: int | None) -> Any:
+        """A local folder's weights on ``config``'s architecture: assigned directly when they can be
+        (see :meth:`_assign_folder`), else through ``from_pretrained``."""
+        model = self._assign_folder(folder, config=config, dtype=dtype, num_layers=num_layers)
+        if model is None:
+            model = self._from_pretrained(str(folder), dtype=dtype, config=config, local_files_only=True)
+        return model
+
+    def _assign_folder(
+        self, folder: Path, *, config: Any, dtype: Any, num_layers: int | None, name: str | None = None
+    ) -> Any:
+        """``folder``'s safetensors assigned onto ``config``'s model built on meta, as a state-dict
+        file is (:func:`assign_state_dict_`): one copy of the weights, cast once, and no
+        transformers loading machinery, which costs more than the read itself.
+
+        None where only ``from_pretrained`` gives the right model: no safetensors (``pytorch_model.bin``),
+        a quantized config, a class that keeps modules in float32, or tensors that are not exactly
+        the model's (names only transformers knows how to rename, missing tensors it would
+        initialise). Tensors of layers that ``num_layers`` cut off are dropped, as it drops them.
+        ``name`` is what ``from_pretrained`` would record as the config's ``_name_or_path``
+        (the folder, or the hub id of a cached snapshot).
+        """
+        files = safetensors_files(folder)
+        cls = self._model_cls()
+        if (
+            files is None
+            or getattr(config, "quantization_config", None) is not None
+            or getattr(cls, "_keep_in_fp32_modules", None)
+            or getattr(cls, "_keep_in_fp32_modules_strict", None)
+        ):
+            return None
+        try:
+            state = read_safetensors(files)
+        except CorruptWeightsError as err:
+            raise CorruptWeightsError(f"{err}. In {folder}: {self.remedy()}") from err
+        model = construct_on_meta(self._constructor(config), buffers_on_meta=False)
+        differences = state_dict_differences(model, state)
+        unexpected = differences["unexpected"]
+        if unexpected and num_layers is not None:
+            expected = set(model.state_dict(keep_vars=True))
+            if beyond_the_cut(unexpected, expected, num_layers):
+                state = {key: tensor for key, tensor in state.items() if key in expected}
+                differences["unexpected"] = []
+        if any(differences.values()):
+            return None
+        assign_state_dict_(model, state, dtype=dtype)
+        _read_generation_config(model, folder)
+        # The two config fields from_pretrained sets, so both routes give the same config.
+        model.config._name_or_path = name or str(folder)
+        if dtype is not None:
+            model.config.dtype = dtype
+        return model
 
     def _from_pretrained(self, where: str, *, dtype: Any, **options: Any) -> Any:
         local = Path(where).is_dir()
@@ -478,7 +551,7 @@ class HuggingFaceSource(WeightsSource):
         the shipped architecture."""
         if path.is_dir():
             config = self._checked_folder_config(path, num_layers=num_layers, overrides=kwargs)
-            return self._from_pretrained(str(path), dtype=dtype, config=config, local_files_only=True)
+            return self._load_folder(path, config=config, dtype=dtype, num_layers=num_layers)
         config = self.load_config(num_layers=num_layers, **kwargs)
         return build_from_state_dict(self._constructor(config), read_state_dict(path), dtype=dtype, origin=str(path))
 
@@ -511,6 +584,21 @@ class HuggingFaceSource(WeightsSource):
                 )
         except OSError as err:
             raise WeightsUnavailableError(f"image processor of {self.describe()}: {type(err).__name__}") from err
+
+
+def _read_generation_config(model: Any, folder: Path) -> None:
+    """The folder's ``generation_config.json`` on a generating model, read as ``from_pretrained``
+    reads it (``GenerationConfig.from_dict`` of its JSON, and the hash generate() uses to notice
+    edits); the one the constructor derived from the config stays when there is none or it is bad."""
+    path = Path(folder) / "generation_config.json"
+    if not (path.is_file() and model.can_generate()):
+        return
+    try:
+        generation = transformers.GenerationConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return
+    generation._original_object_hash = hash(generation)
+    model.generation_config = generation
 
 
 def _structural(value: Any) -> bool:

@@ -22,15 +22,44 @@ from .memory import check_fits
 _UNINITIALISED_FACTORIES = frozenset({torch.empty, torch.empty_strided})
 
 
-class _UninitialisedOnMeta(TorchFunctionMode):
+# In-place fills, by name: the ``nn.init`` functions and the tensor methods they end in (matched by
+# name because transformers swaps guarded versions into ``torch.nn.init`` while it initialises).
+# On a meta tensor each is a no-op that returns the tensor, but one costs as much as a small real
+# fill (torch's Python reference kernels), and constructors run one or two per parameter: they
+# were two thirds of building ResNet-152 or BERT-large on meta.
+_FILLS = frozenset(
+    {
+        *(name for name in dir(nn.init) if name.endswith("_") and not name.startswith("_")),
+        *("normal_", "uniform_", "zero_", "fill_", "copy_", "random_", "bernoulli_", "exponential_"),
+        *("geometric_", "cauchy_", "log_normal_"),
+    }
+)
+
+
+def _fills_meta(func, args, kwargs) -> bool:
+    target = args[0] if args else kwargs.get("tensor", kwargs.get("self"))
+    return isinstance(target, torch.Tensor) and target.is_meta and getattr(func, "__name__", None) in _FILLS
+
+
+class _NoFillsOnMeta(TorchFunctionMode):
+    """Skips every in-place fill of a meta tensor: it holds no values, so nothing is lost, and no
+    generator is read (the fill of a meta tensor never draws). Real tensors are filled as usual."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        if _fills_meta(func, args, kwargs):
+            return args[0] if args else kwargs.get("tensor", kwargs.get("self"))
+        return func(*args, **kwargs)
+
+
+class _UninitialisedOnMeta(_NoFillsOnMeta):
     """``torch.empty`` gives meta tensors, every other factory real ones. A torch function mode,
     like ``torch.device("meta")`` itself: it lives on this thread's mode stack only."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
-        kwargs = kwargs or {}
         if func in _UNINITIALISED_FACTORIES:
-            kwargs = {**kwargs, "device": "meta"}
-        return func(*args, **kwargs)
+            return func(*args, **{**(kwargs or {}), "device": "meta"})
+        return super().__torch_function__(func, types, args, kwargs)
 
 
 @contextlib.contextmanager
@@ -221,9 +250,13 @@ def build_random(
 
 def construct_on_meta(construct: Callable[[], nn.Module], *, buffers_on_meta: bool = True) -> nn.Module:
     """The architecture with no storage at all: parameter counts and shapes, at any size, instantly."""
-    # Both contexts are torch function modes: thread-local, no patched global.
-    context = torch.device("meta") if buffers_on_meta else parameters_on_meta()
-    with context:
+    # All of these contexts are torch function modes: thread-local, no patched global.
+    with contextlib.ExitStack() as stack:
+        if buffers_on_meta:
+            stack.enter_context(torch.device("meta"))
+            stack.enter_context(_NoFillsOnMeta())
+        else:
+            stack.enter_context(parameters_on_meta())
         model = construct()
     if not buffers_on_meta:
         _parameters_to_meta_(model)
@@ -237,7 +270,18 @@ def build_from_state_dict(
     dtype: torch.dtype | None,
     origin: str,
 ) -> nn.Module:
-    """Construct with parameters on meta and make ``state``'s tensors the model's own.
+    """Construct with parameters on meta and make ``state``'s tensors the model's own (see
+    :func:`assign_state_dict_`); a ``state`` that does not fit the model is a CorruptWeightsError."""
+    from .files import check_state_dict_keys
+
+    model = construct_on_meta(construct, buffers_on_meta=False)
+    check_state_dict_keys(model, state, origin=origin)
+    return assign_state_dict_(model, state, dtype=dtype)
+
+
+def assign_state_dict_(model: nn.Module, state: dict[str, torch.Tensor], *, dtype: torch.dtype | None) -> nn.Module:
+    """Make ``state``'s tensors the parameters and persistent buffers of ``model``, built by
+    :func:`construct_on_meta` with ``buffers_on_meta=False`` and with its keys already checked.
 
     No init pass, no fp32 model and no second copy: a tensor already in the target dtype becomes
     the parameter as it is (a safetensors file's tensors are not copied again), another is cast
@@ -245,10 +289,6 @@ def build_from_state_dict(
     does not hold (position ids, RoPE frequencies) are right; the persistent ones come from
     ``state``. Tied parameters stay tied.
     """
-    from . import check_state_dict_keys
-
-    model = construct_on_meta(construct, buffers_on_meta=False)
-    check_state_dict_keys(model, state, origin=origin)
     target = _check_fits_in(model, dtype)
 
     def cast(tensor: torch.Tensor) -> torch.Tensor:
@@ -274,6 +314,7 @@ def build_from_state_dict(
 
 
 __all__ = [
+    "assign_state_dict_",
     "build_from_state_dict",
     "build_random",
     "construct_on_meta",

@@ -151,3 +151,42 @@ def test_pretrained_from_filled_caches_with_the_hub_off(tmp_path):
 def test_meta_build_allocates_nothing():
     model = ModelLoader(ModelVariant.RESNET_152).load_model(device="meta", dtype_override=torch.bfloat16)
     assert all(p.is_meta and p.dtype == torch.bfloat16 for p in model.parameters())
+
+
+def test_meta_construction_skips_only_the_fills_of_meta_tensors():
+    """A constructor's init of a meta parameter does nothing (it has no values) and is skipped, so
+    it costs nothing and reads no generator; fills of real buffers still run."""
+    from torch import nn
+    from torch.overrides import TorchFunctionMode
+
+    from tt_forge_models.weights.materialize import construct_on_meta
+
+    class Probe(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.empty(3, 3))
+            self.register_buffer("table", torch.zeros(3))
+            nn.init.kaiming_normal_(self.weight)
+            self.weight.data.uniform_()
+            self.table.fill_(7.0)
+            self.norm = nn.BatchNorm1d(4)
+
+    class Recorder(TorchFunctionMode):  # below ours on the mode stack: sees what ours lets through
+        calls: list = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            target = args[0] if args else None
+            self.calls.append((getattr(func, "__name__", ""), isinstance(target, torch.Tensor) and target.is_meta))
+            return func(*args, **(kwargs or {}))
+
+    rng = torch.random.get_rng_state()
+    with Recorder():
+        for buffers_on_meta in (False, True):
+            model = construct_on_meta(Probe, buffers_on_meta=buffers_on_meta)
+            assert model.weight.is_meta and model.norm.weight.is_meta
+    assert torch.equal(rng, torch.random.get_rng_state())
+    reached = set(Recorder.calls)
+    assert not {c for c in reached if c[1] and c[0] in ("kaiming_normal_", "uniform_", "fill_", "ones_", "zeros_")}
+    assert ("fill_", False) in reached  # the real buffer of the first build
+    model = construct_on_meta(Probe, buffers_on_meta=False)
+    assert torch.equal(model.table, torch.full((3,), 7.0)) and torch.equal(model.norm.running_var, torch.ones(4))
