@@ -5,7 +5,9 @@ ratio to its bare baseline measured in the same run.
     python benchmarks/loading.py --case bert:large_squad2 --repeat 5
 
 - ``file``: ``load_model(weights=<model.safetensors>)`` against ``safetensors.torch.load_file``
-  plus ``load_state_dict(assign=True)`` onto the same meta-built model (``local_load.py``).
+  plus ``load_state_dict(assign=True)`` onto the same meta-built model (``local_load.py``); the
+  ``vs bare_built`` rows compare with the same bare load that also builds its module on meta with
+  the framework's own constructor, as a from-scratch user must.
 - ``folder``: ``load_model(weights=<save_pretrained folder>)`` against the same bare load of the
   same tensors (Hugging Face rows only; torchvision models have no such folder).
 - ``random``: ``load_model(weights="random")`` against one ``normal_`` over as many values in the
@@ -108,15 +110,17 @@ def main() -> None:
                 if not (folder / "config.json").is_file():  # not a Hugging Face row: no folder form
                     forms = [f for f in forms if f != "folder"]
                 wheres = {"file": file, "folder": folder}
-                base, ours = [], {f: [] for f in forms}
+                base, built, ours = [], [], {f: [] for f in forms}
                 for _ in range(args.repeat):  # interleaved: a burst of load elsewhere hits every route
                     base.append(local_load.measure(model, variant, args.dtype, "bare", str(file), args.threads))
+                    built.append(local_load.measure(model, variant, args.dtype, "bare_built", str(file), args.threads))
                     for form in forms:
                         ours[form].append(
                             local_load.measure(model, variant, args.dtype, "loader", str(wheres[form]), args.threads)
                         )
                 for form in forms:
                     _print(_row(case, form, args.dtype, base, ours[form]))
+                    _print(_row(case, f"{form} vs bare_built", args.dtype, built, ours[form]))
                 shutil.rmtree(folder)
             if "random" in args.form:
                 for dtype in args.init_dtype:
