@@ -148,15 +148,10 @@ def timed_calls(call: Callable[[], Any], iters: int, sync: Callable[[], None]) -
 
 
 def bound_call(model: Any, inputs: Any) -> Callable[[], Any]:
-    """``model`` called with ``inputs`` as :func:`call_model` would, with the form resolved once,
-    so the timed loop calls the model exactly as a bare loop written for these inputs does."""
-    import functools
+    """``model`` called with ``inputs`` as :func:`call_model` would, with the form resolved once."""
+    from ..inputs import bind_inputs
 
-    if isinstance(inputs, Mapping):
-        return functools.partial(model, **inputs)
-    if isinstance(inputs, (list, tuple)):
-        return functools.partial(model, *inputs)
-    return functools.partial(model, inputs)
+    return bind_inputs(model, inputs)
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
