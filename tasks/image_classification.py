@@ -17,9 +17,24 @@ import warnings
 from typing import Any
 
 from ..base import ForgeModel
-from ..config import ModelSource
+from ..config import InputSpec, ModelConfig, ModelGroup, ModelSource, ModelTask, TorchvisionWeights
 
 SAMPLE_IMAGE = "chelsea.jpg"
+
+
+def image_cls_row(
+    weights: Any, params: int, size: int = 224, group: ModelGroup = ModelGroup.GENERALITY, **test: Any
+) -> ModelConfig:
+    """A classifier's row: its weights record, parameter count and square input size."""
+    from ..config import TestSpec
+
+    spec = TestSpec(**test) if test else TestSpec()
+    return ModelConfig(weights, ModelTask.CV_IMAGE_CLS, params, group, InputSpec(image_size=(3, size, size)), spec)
+
+
+def torchvision_row(builder: str, tag: str, params: int, sha256: str | None = None, **kw: Any) -> ModelConfig:
+    """A torchvision classifier's row: builder, weights-enum tag and (where known) the file's sha256."""
+    return image_cls_row(TorchvisionWeights(builder, tag, sha256), params, **kw)
 
 
 class ImageClassifierLoader(ForgeModel):

@@ -257,6 +257,10 @@ def construct_on_meta(construct: Callable[[], nn.Module], *, buffers_on_meta: bo
             stack.enter_context(_NoFillsOnMeta())
         else:
             stack.enter_context(parameters_on_meta())
+        # A constructor may fill a parameter it made from a real factory (torchvision's Swin:
+        # trunc_normal_ of a torch.zeros table) before it goes to meta: those draws, discarded with
+        # the values, come from a private generator, never the global one.
+        stack.enter_context(seeded(0))
         model = construct()
     if not buffers_on_meta:
         _parameters_to_meta_(model)

@@ -6,19 +6,13 @@ source's own transforms, and decodes to ImageNet labels.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...config import (
     HubWeights,
-    InputSpec,
-    ModelConfig,
     ModelGroup,
-    ModelTask,
     StrEnum,
     TimmWeights,
-    TorchvisionWeights,
 )
-from ...tasks.image_classification import ImageClassifierLoader
+from ...tasks.image_classification import ImageClassifierLoader, image_cls_row, torchvision_row
 
 
 class ModelVariant(StrEnum):
@@ -32,14 +26,6 @@ class ModelVariant(StrEnum):
     RESNET_50_HIGHRES = "resnet50_highres"
 
 
-def _image_cls(weights: Any, params: int, size: int = 224, group: ModelGroup = ModelGroup.GENERALITY) -> ModelConfig:
-    return ModelConfig(weights, ModelTask.CV_IMAGE_CLS, params, group, InputSpec(image_size=(3, size, size)))
-
-
-def _torchvision(builder: str, tag: str, params: int, sha256: str | None = None, **kw: Any) -> ModelConfig:
-    return _image_cls(TorchvisionWeights(builder, tag, sha256), params, **kw)
-
-
 # Full sha256 of torchvision's checkpoint files, checked before a cached file is used. torchvision
 # publishes only the first 8 hex digits (in the file name); these full digests come from public
 # records of those files and match the published prefixes. Rows without one are checked against
@@ -51,25 +37,25 @@ _RESNET50_V2_SHA256 = "11ad3fa62ca79e40addfd354a8ec4b7c75143b3038b8d2a807fbc68de
 
 class ModelLoader(ImageClassifierLoader):
     _VARIANTS = {
-        ModelVariant.RESNET_50_HF: _image_cls(
+        ModelVariant.RESNET_50_HF: image_cls_row(
             HubWeights.shipped(
                 "microsoft/resnet-50", "34c2154c194f829b11125337b98c8f5f9965ff19", "ResNetForImageClassification"
             ),
             25_557_032,
             group=ModelGroup.RED,
         ),
-        ModelVariant.RESNET_18: _torchvision("resnet18", "IMAGENET1K_V1", 11_689_512, _RESNET18_V1_SHA256),
-        ModelVariant.RESNET_34: _torchvision("resnet34", "IMAGENET1K_V1", 21_797_672, _RESNET34_V1_SHA256),
-        ModelVariant.RESNET_50: _torchvision(
+        ModelVariant.RESNET_18: torchvision_row("resnet18", "IMAGENET1K_V1", 11_689_512, _RESNET18_V1_SHA256),
+        ModelVariant.RESNET_34: torchvision_row("resnet34", "IMAGENET1K_V1", 21_797_672, _RESNET34_V1_SHA256),
+        ModelVariant.RESNET_50: torchvision_row(
             "resnet50", "IMAGENET1K_V2", 25_557_032, _RESNET50_V2_SHA256, group=ModelGroup.PRIORITY
         ),
-        ModelVariant.RESNET_101: _torchvision("resnet101", "IMAGENET1K_V2", 44_549_160),
-        ModelVariant.RESNET_152: _torchvision("resnet152", "IMAGENET1K_V2", 60_192_808),
-        ModelVariant.RESNET_50_TIMM: _image_cls(
+        ModelVariant.RESNET_101: torchvision_row("resnet101", "IMAGENET1K_V2", 44_549_160),
+        ModelVariant.RESNET_152: torchvision_row("resnet152", "IMAGENET1K_V2", 60_192_808),
+        ModelVariant.RESNET_50_TIMM: image_cls_row(
             TimmWeights("resnet50", "a1_in1k", "767268603ca0cb0bfe326fa87277f19c419566ef"), 25_557_032
         ),
         # Same network as resnet50, fed 448x448: the high-resolution case for compilers.
-        ModelVariant.RESNET_50_HIGHRES: _torchvision(
+        ModelVariant.RESNET_50_HIGHRES: torchvision_row(
             "resnet50", "IMAGENET1K_V2", 25_557_032, _RESNET50_V2_SHA256, size=448
         ),
     }
