@@ -27,16 +27,6 @@ from torch import nn
 from ..errors import CorruptWeightsError
 from ..weights.files import atomic_write
 
-__all__ = [
-    "DarknetHeader",
-    "DarknetWeightsError",
-    "count_darknet_values",
-    "darknet_header_size",
-    "darknet_layers",
-    "read_darknet_weights",
-    "write_darknet_weights",
-]
-
 _INT32_MAX = 2**31 - 1
 
 
