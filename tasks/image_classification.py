@@ -17,7 +17,7 @@ import warnings
 from typing import Any
 
 from ..base import ForgeModel
-from ..config import InputSpec, ModelConfig, ModelGroup, ModelSource, ModelTask, TorchvisionWeights
+from ..config import InputSpec, ModelConfig, ModelGroup, ModelSource, ModelTask, TestSpec, TorchvisionWeights
 
 SAMPLE_IMAGE = "chelsea.jpg"
 
@@ -25,11 +25,10 @@ SAMPLE_IMAGE = "chelsea.jpg"
 def image_cls_row(
     weights: Any, params: int, size: int = 224, group: ModelGroup = ModelGroup.GENERALITY, **test: Any
 ) -> ModelConfig:
-    """A classifier's row: its weights record, parameter count and square input size."""
-    from ..config import TestSpec
-
-    spec = TestSpec(**test) if test else TestSpec()
-    return ModelConfig(weights, ModelTask.CV_IMAGE_CLS, params, group, InputSpec(image_size=(3, size, size)), spec)
+    """A classifier's row: its weights record, parameter count, square input size and test spec."""
+    return ModelConfig(
+        weights, ModelTask.CV_IMAGE_CLS, params, group, InputSpec(image_size=(3, size, size)), TestSpec(**test)
+    )
 
 
 def torchvision_row(builder: str, tag: str, params: int, sha256: str | None = None, **kw: Any) -> ModelConfig:
