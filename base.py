@@ -259,18 +259,62 @@ class ForgeModel(ABC):
         keywords, as ``load_model`` does."""
         return self.source.load_config(**kwargs)
 
+    #: keyword arguments of :func:`.parallel.transformer_shard_spec` naming the family's column-
+    #: and row-parallel Linears (last parts of module names, such as ``q_proj`` or
+    #: ``intermediate.dense``); ``None``: no tensor-parallel layout (upstream's default).
+    TENSOR_PARALLEL: ClassVar[Mapping[str, tuple[str, ...]] | None] = None
+
     def get_mesh_config(self, num_devices: int) -> tuple[Any, tuple[str, ...]]:
-        """``(mesh_shape, mesh_axis_names)`` for tensor parallelism over ``num_devices``; always a
-        pair, ``(None, ())`` where the loader does not support it (upstream's default)."""
-        return None, ()
+        """``(mesh_shape, mesh_axis_names)`` for tensor parallelism over ``num_devices``: a
+        ``(batch, model)`` mesh whose model axis divides every count of :meth:`_mesh_divides`
+        (each device keeps whole heads). Always a pair, ``(None, ())`` where the loader declares
+        no ``TENSOR_PARALLEL`` layout (upstream's default)."""
+        from .parallel import mesh_config
+
+        if self.TENSOR_PARALLEL is None:
+            return None, ()
+        return mesh_config(num_devices, divides=self._mesh_divides(), **self._mesh_rows())
+
+    def _mesh_divides(self) -> Mapping[str, int]:
+        """The counts the model axis must divide: every dimension the shard plan splits (read from
+        a meta build, free at any size) and, where the config has them, the attention heads, so
+        each device keeps whole heads."""
+        from .parallel import MODEL_AXIS
+
+        model = self.load_model(device="meta")
+        params = dict(model.named_parameters())
+        divides: dict[str, int] = {}
+        for name, placement in (self.load_shard_plan(model) or {}).items():
+            for dim, axis in enumerate(placement):
+                size = params[name].shape[dim]
+                if axis == MODEL_AXIS and size not in divides.values():
+                    divides[f"{name}[{dim}]"] = size
+        return {**self._attention_heads(), **divides}
+
+    def _attention_heads(self) -> Mapping[str, int]:
+        """``{"num_attention_heads": n}`` of the shipped config; families whose config nests them
+        (CLIP's towers) name their own."""
+        heads = getattr(self.load_config(), "num_attention_heads", None)
+        return {"num_attention_heads": heads} if isinstance(heads, int) else {}
+
+    def _mesh_rows(self) -> Mapping[str, Any]:
+        """``batch_rows``/``batch_rows_from`` of :func:`.parallel.mesh_config`: a 2-D mesh from some
+        device count up (the 70B Llamas); none by default."""
+        return {}
 
     def load_shard_plan(
         self, model: "nn.Module", *, strategy: str = "megatron", batch_axis: str = "batch"
     ) -> dict[str, tuple[str | None, ...]] | None:
         """Parameter *name* to per-dimension mesh axes (see :mod:`.parallel`), or ``None`` where
-        unsupported. The one source of :meth:`load_shard_spec` and of our DTensor
-        :func:`.parallel.parallelize`."""
-        return None
+        unsupported. ``"megatron"``: the ``TENSOR_PARALLEL`` column- and row-parallel Linears,
+        the rest replicated; ``"fsdp"``: each weight's other dimension split over ``batch_axis``
+        too (:func:`.parallel.strategy_shard_spec`). The one source of :meth:`load_shard_spec`
+        and of our DTensor :func:`.parallel.parallelize`."""
+        from .parallel import strategy_shard_spec
+
+        if self.TENSOR_PARALLEL is None:
+            return None
+        return strategy_shard_spec(model, strategy=strategy, batch_axis=batch_axis, **self.TENSOR_PARALLEL)
 
     def load_shard_spec(self, model: "nn.Module") -> dict[Any, tuple[str | None, ...]] | None:
         """Upstream's form of :meth:`load_shard_plan`: each of ``model``'s parameter *tensors* to

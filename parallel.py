@@ -77,29 +77,38 @@ def transformer_shard_spec(
     row: Iterable[str] = ("o_proj", "down_proj"),
     output_column: Iterable[str] = ("lm_head",),
 ) -> ShardSpec:
-    """The Megatron split of a decoder: every parameter named, by the last part of its module name.
+    """The Megatron split of a transformer: every parameter named, by the end of its module name.
 
-    ``column`` Linears are column-parallel, ``row`` Linears row-parallel (their bias, added after
-    the sum, replicated). ``output_column`` (the vocabulary projection) is column-parallel too,
-    unless it is tied to the embedding: tied weights appear under the embedding's name only and are
-    replicated, because one tensor cannot be split two ways. Embeddings and norms are replicated:
-    they are small next to the layers, and a replicated embedding needs no collective before the
-    first layer.
+    Each name in ``column``, ``row`` and ``output_column`` is the last part (``q_proj``) or the last
+    few parts (``intermediate.dense``) of module names. ``column`` Linears are column-parallel,
+    ``row`` Linears row-parallel (their bias, added after the sum, replicated). ``output_column``
+    (the vocabulary projection) is column-parallel too, unless it is tied to the embedding: tied
+    weights appear under the embedding's name only and are replicated, because one tensor cannot
+    be split two ways. Embeddings and norms are replicated: they are small next to the layers, and
+    a replicated embedding needs no collective before the first layer. A fused projection (one
+    ``qkv`` Linear whose output is reshaped per head) must not be named: a contiguous slice of its
+    rows is not a set of whole heads.
     """
     column, row, output_column = set(column), set(row), set(output_column)
     spec: ShardSpec = {}
     for name, param in model.named_parameters():
         module_name, _, kind = name.rpartition(".")
-        leaf = module_name.rpartition(".")[2]
-        if kind == "weight" and param.dim() == 2 and leaf in column | output_column:
+        is_column = _ends_with_any(module_name, column | output_column)
+        if kind == "weight" and param.dim() == 2 and is_column:
             spec[name] = (MODEL_AXIS, None)
-        elif kind == "bias" and leaf in column | output_column:
+        elif kind == "bias" and is_column:
             spec[name] = (MODEL_AXIS,)
-        elif kind == "weight" and param.dim() == 2 and leaf in row:
+        elif kind == "weight" and param.dim() == 2 and _ends_with_any(module_name, row):
             spec[name] = (None, MODEL_AXIS)
         else:
             spec[name] = (None,) * param.dim()
     return spec
+
+
+def _ends_with_any(module_name: str, suffixes: set[str]) -> bool:
+    """Whether the module name's last dotted parts are one of ``suffixes`` (whole parts only:
+    ``output.dense`` matches ``attention.output.dense``, ``dense`` does not match ``xdense``)."""
+    return any(module_name == s or module_name.endswith("." + s) for s in suffixes)
 
 
 STRATEGIES = ("megatron", "fsdp")
@@ -147,10 +156,10 @@ def by_tensor(model: "nn.Module", spec: ShardSpec | None) -> dict[Any, tuple[str
 def tensor_parallel_plan(model: "nn.Module", spec: ShardSpec) -> dict[str, Any]:
     """The DTensor plan (module name to ``ColwiseParallel``/``RowwiseParallel``) of ``spec``.
 
-    A column-parallel module whose parent also holds a row-parallel one (q/k/v beside o_proj,
-    gate/up beside down_proj) keeps its output split, as the row-parallel one expects. Any other
-    column-parallel module (the vocabulary projection) gathers its output, since nothing after it
-    reassembles the pieces.
+    A column-parallel module with a row-parallel one after it (q/k/v before o_proj, gate/up
+    before down_proj, a ViT's ``intermediate.dense`` before its ``output.dense``) keeps its output
+    split, as the row-parallel one expects. A column-parallel module with none after it (the
+    vocabulary projection) gathers its output, since nothing reassembles the pieces.
     """
     from torch.distributed.tensor import Replicate
     from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel
@@ -172,10 +181,11 @@ def tensor_parallel_plan(model: "nn.Module", spec: ShardSpec) -> dict[str, Any]:
                 f"shard spec of {name!r} is {placement}; tensor parallelism supports "
                 f"({MODEL_AXIS!r}, None), (None, {MODEL_AXIS!r}) or replicated"
             )
-    row_parents = {name.rpartition(".")[0] for name in row}
+    order = {name: index for index, name in enumerate(modules)}
+    last_row = max((order[name] for name in row), default=-1)
     plan: dict[str, Any] = {name: RowwiseParallel() for name in row}
     for name in column:
-        keeps_split = name.rpartition(".")[0] in row_parents
+        keeps_split = order[name] < last_row
         plan[name] = ColwiseParallel() if keeps_split else ColwiseParallel(output_layouts=Replicate())
     return plan
 

@@ -8,8 +8,8 @@ the names of its column- and row-parallel Linears (``TENSOR_PARALLEL``). This ba
   left-padded to ``max_length`` or ``seq_len=`` (see :mod:`..generation`); ``mode="decode"`` (and
   upstream's ``load_inputs_decode``) for one decode step with a KV cache, without weights;
 - ``decode_output``: the next token, or greedy generation with the KV cache given the model;
-- multi-device: ``get_mesh_config``, ``load_shard_plan`` (megatron, fsdp) and through the base,
-  ``load_shard_spec``.
+- multi-device: the base's ``get_mesh_config``, ``load_shard_plan`` (megatron, fsdp) and
+  ``load_shard_spec``, with the attention and KV heads to divide and the row's 2-D mesh.
 
 Only the standard library and ``base``/``config`` are imported at module level.
 """
@@ -17,7 +17,7 @@ Only the standard library and ``base``/``config`` are imported at module level.
 from __future__ import annotations
 
 import functools
-from typing import Any, ClassVar
+from typing import Any
 
 from ..base import ForgeModel
 from ..config import HubWeights, InputSpec, LLMModelConfig, ModelGroup, ModelTask, TestSpec
@@ -63,10 +63,6 @@ def causal_lm_row(
 
 class CausalLMLoader(ForgeModel):
     """Base of the causal-LM loaders."""
-
-    #: keyword arguments of :func:`..parallel.transformer_shard_spec` naming the family's
-    #: column- and row-parallel Linears; ``None``: no tensor-parallel layout.
-    TENSOR_PARALLEL: ClassVar[dict[str, tuple[str, ...]] | None] = None
 
     @functools.cached_property
     def _shipped_config(self) -> Any:
@@ -175,43 +171,19 @@ class CausalLMLoader(ForgeModel):
 
     # ---- multi-device --------------------------------------------------------------------------
 
-    def get_mesh_config(self, num_devices: int) -> tuple[Any, tuple[str, ...]]:
-        """``(batch, model)`` mesh: ``(1, n)``, or ``(rows, n/rows)`` from ``mesh_batch_rows_from``
-        devices up where the row asks for it (the 70B Llamas); ``(None, ())`` for a family with
-        no tensor-parallel layout (``TENSOR_PARALLEL`` unset).
-
-        The model axis must divide the attention and KV heads (each device keeps whole heads).
-        """
-        from ..parallel import mesh_config
-
-        if self.TENSOR_PARALLEL is None:
-            return None, ()
+    def _mesh_divides(self) -> dict[str, int]:
+        """Attention and KV heads: each device keeps whole ones."""
         config = self._shipped_config
         heads = config.num_attention_heads
+        return {
+            "num_attention_heads": heads,
+            "num_key_value_heads": getattr(config, "num_key_value_heads", None) or heads,
+        }
+
+    def _mesh_rows(self) -> dict[str, Any]:
+        """``(rows, n/rows)`` from ``mesh_batch_rows_from`` devices up where the row asks for it."""
         row = self._variant_config
-        return mesh_config(
-            num_devices,
-            divides={
-                "num_attention_heads": heads,
-                "num_key_value_heads": getattr(config, "num_key_value_heads", None) or heads,
-            },
-            batch_rows=row.mesh_batch_rows,
-            batch_rows_from=row.mesh_batch_rows_from,
-        )
-
-    def load_shard_plan(
-        self, model: Any, *, strategy: str = "megatron", batch_axis: str = "batch"
-    ) -> dict[str, tuple[str | None, ...]] | None:
-        """Parameter name to per-dimension mesh axes. ``"megatron"``: the ``TENSOR_PARALLEL``
-        column-parallel Linears (q/k/v/gate/up) and row-parallel ones (o/down), a column-parallel
-        vocabulary projection when it is not tied to the embedding, the rest replicated;
-        ``"fsdp"``: each weight's other dimension split over ``batch_axis`` too (see
-        :func:`..parallel.strategy_shard_spec`). ``load_shard_spec`` keys the same by tensor."""
-        from ..parallel import strategy_shard_spec
-
-        if self.TENSOR_PARALLEL is None:
-            return None
-        return strategy_shard_spec(model, strategy=strategy, batch_axis=batch_axis, **self.TENSOR_PARALLEL)
+        return {"batch_rows": row.mesh_batch_rows, "batch_rows_from": row.mesh_batch_rows_from}
 
     def load_inputs_decode(self, dtype_override: Any = None, batch_size: int = 1, **kwargs: Any) -> dict[str, Any]:
         """Upstream's name for the decode step: ``load_inputs(mode="decode", ...)``, a new token

@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from . import WeightsSource, read_state_dict
-from .materialize import build_from_state_dict, build_random, construct_on_meta
+from .materialize import build_from_state_dict, build_random, construct_on_meta, default_init_
 
 
 class ConstructedSource(WeightsSource):
@@ -33,9 +33,14 @@ class ConstructedSource(WeightsSource):
         model = construct_on_meta(self.construct)
         return model.to(dtype) if dtype is not None else model
 
+    def init_(self, model: nn.Module) -> None:
+        """The one init pass of a random build: the architecture's own recipe where the source
+        knows it, else the shared convolutional one."""
+        default_init_(model)
+
     def build_random(self, *, dtype: Any, seed: int, **kwargs: Any) -> nn.Module:
         self.check_options(kwargs)
-        return build_random(self.construct, dtype=dtype, seed=seed)
+        return build_random(self.construct, dtype=dtype, seed=seed, init=self.init_)
 
     def load_path(self, path: Path, *, dtype: Any, **kwargs: Any) -> nn.Module:
         """A state dict: ``.safetensors``, a ``weights_only`` torch checkpoint or an export folder."""

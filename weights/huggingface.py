@@ -575,7 +575,10 @@ class HuggingFaceSource(WeightsSource):
     # ---- preprocessing -------------------------------------------------------------------------
 
     def load_image_processor(self) -> Any:
-        """The model's own image processor; raises WeightsUnavailableError when it cannot be had."""
+        """The model's own image processor: from the hub cache (or the hub) at the pinned revision,
+        else from the copy of its ``preprocessor_config.json`` shipped beside the architecture
+        config (``configs/<org>-<name>.preprocessor.json``); WeightsUnavailableError when neither
+        can be had."""
         offline = self.offline()
         try:
             with hub_settings(offline=offline):
@@ -583,7 +586,26 @@ class HuggingFaceSource(WeightsSource):
                     self.hub_id, revision=self.revision, local_files_only=offline, trust_remote_code=False
                 )
         except OSError as err:
-            raise WeightsUnavailableError(f"image processor of {self.describe()}: {type(err).__name__}") from err
+            shipped = self.shipped_processor_file()
+            if shipped is None:
+                raise WeightsUnavailableError(f"image processor of {self.describe()}: {type(err).__name__}") from err
+            return shipped_image_processor(shipped, self.config_file)
+
+    def shipped_processor_file(self) -> Path | None:
+        path = self.config_file.with_name(self.config_file.stem + ".preprocessor.json")
+        return path if path.is_file() else None
+
+
+def shipped_image_processor(processor_file: Path, config_file: Path) -> Any:
+    """The image processor a hub snapshot holding these two files gives (``AutoImageProcessor``
+    reads the processor type from the first, else the model type from the second)."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="tt-forge-processor-") as folder:
+        shutil.copyfile(processor_file, Path(folder) / "preprocessor_config.json")
+        shutil.copyfile(config_file, Path(folder) / "config.json")
+        return transformers.AutoImageProcessor.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
 
 
 def _read_generation_config(model: Any, folder: Path) -> None:

@@ -41,6 +41,11 @@ class TorchvisionSource(ConstructedSource):
         """The plain framework build: fp32, the framework's own init."""
         return torchvision.models.get_model(self.builder, weights=None)
 
+    def init_(self, model: torch.nn.Module) -> None:
+        from .torchvision_init import torchvision_init_
+
+        torchvision_init_(model)
+
     def describe(self) -> str:
         return f"torchvision {self.builder} {type(self.weights_enum).__name__}.{self.weights_tag}"
 

@@ -1,5 +1,7 @@
 """What a frontend may expect of every variant, checked on the reduced instance the suite runs:
-golden numerics, torch.export, torch.compile, bf16 against fp32, and a training step."""
+golden numerics and bf16 against fp32 for every variant; torch.export, torch.compile and a training
+step (the costly checks) once per architecture the tables declare (``distinct_architectures``:
+resnet50 from torchvision, timm and Hugging Face is one network)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,18 @@ import pytest
 import torch
 
 from tt_forge_models.discovery import get_loader
-from tt_forge_models.testing import all_variants, assert_pcc, call_model, golden, reduced_input_kwargs, reduced_kwargs
+from tt_forge_models.testing import (
+    all_variants,
+    assert_pcc,
+    call_model,
+    distinct_architectures,
+    golden,
+    reduced_input_kwargs,
+    reduced_kwargs,
+)
 
 VARIANTS = all_variants()
+ARCHITECTURES = distinct_architectures(VARIANTS)
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::tt_forge_models.WeightsFallbackWarning",
@@ -36,7 +47,7 @@ def test_matches_golden_fingerprint(entry):
     assert not problems, f"{entry.id} numerics moved against {golden.golden_path(entry).name}:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("entry", VARIANTS)
+@pytest.mark.parametrize("entry", ARCHITECTURES)
 def test_torch_export(entry):
     loader, model, inputs = _build(entry)
     args, kwargs = ((), inputs) if isinstance(inputs, dict) else ((inputs,), {})
@@ -51,7 +62,7 @@ def test_torch_export(entry):
         assert_pcc(call_model(model, inputs), exported.module()(*args, **kwargs), pcc=0.9999)
 
 
-@pytest.mark.parametrize("entry", VARIANTS)
+@pytest.mark.parametrize("entry", ARCHITECTURES)
 def test_torch_compile_matches_eager(entry):
     torch._dynamo.reset()
     loader, model, inputs = _build(entry)
@@ -87,7 +98,7 @@ def _training_gradients(loader, model, inputs):
     return [(name, p.grad) for name, p in model.named_parameters() if p.requires_grad]
 
 
-@pytest.mark.parametrize("entry", VARIANTS)
+@pytest.mark.parametrize("entry", ARCHITECTURES)
 def test_training_step_reaches_the_first_layer(entry):
     """With ``dropout=0.0`` a training step is deterministic: two runs of one model on the same
     inputs give bit-identical gradients, so a frontend can compare its device's with the CPU's."""
