@@ -1,4 +1,6 @@
-"""YOLO pre- and post-processing shared by the Darknet families.
+"""YOLO pre- and post-processing shared by the Darknet families, and what every detector's decoding
+shares (``clip_boxes``, ``detection_records``; DETR's set-prediction decoding is in
+:mod:`.object_detection`).
 
 ``letterbox`` prepares an image the way Darknet's ``letterbox_image`` does. ``decode_yolo_outputs``
 turns the raw maps a network's ``forward`` returns into boxes exactly as Darknet's ``[yolo]`` layer
@@ -178,11 +180,35 @@ def decode_yolo_outputs(outputs: Sequence[torch.Tensor], layers: Sequence[YoloLa
     return torch.cat(decoded, dim=1)
 
 
+def clip_boxes(boxes: torch.Tensor, width: float, height: float) -> torch.Tensor:
+    """``(N, 4)`` xyxy boxes clipped to an image of ``width`` x ``height`` pixels."""
+    x = boxes[:, 0::2].clamp(0, width)
+    y = boxes[:, 1::2].clamp(0, height)
+    return torch.stack((x[:, 0], y[:, 0], x[:, 1], y[:, 1]), dim=1)
+
+
 def unletterbox_boxes(boxes: torch.Tensor, params: LetterboxParams) -> torch.Tensor:
     """Map xyxy boxes from network-input pixels to original-image pixels, clipped to the image."""
-    x = ((boxes[:, 0::2] - params.pad_x) / params.scale).clamp(0, params.original_width)
-    y = ((boxes[:, 1::2] - params.pad_y) / params.scale).clamp(0, params.original_height)
-    return torch.stack((x[:, 0], y[:, 0], x[:, 1], y[:, 1]), dim=1)
+    x = (boxes[:, 0::2] - params.pad_x) / params.scale
+    y = (boxes[:, 1::2] - params.pad_y) / params.scale
+    unpadded = torch.stack((x[:, 0], y[:, 0], x[:, 1], y[:, 1]), dim=1)
+    return clip_boxes(unpadded, params.original_width, params.original_height)
+
+
+def detection_records(
+    boxes: torch.Tensor, scores: torch.Tensor, class_ids: torch.Tensor, class_names: Sequence[str]
+) -> list[dict]:
+    """What every detector's ``decode_output`` returns for one image, in the given order:
+    ``{"box": [x1, y1, x2, y2], "score", "class_id", "class_name"}``."""
+    return [
+        {
+            "box": [float(v) for v in box],
+            "score": float(score),
+            "class_id": int(cid),
+            "class_name": class_names[int(cid)],
+        }
+        for box, score, cid in zip(boxes.tolist(), scores.tolist(), class_ids.tolist(), strict=True)
+    ]
 
 
 def postprocess_detections(
@@ -247,17 +273,7 @@ def postprocess_detections(
         boxes, cand_scores, class_idx = boxes[keep], cand_scores[keep], class_idx[keep]
         if params is not None:
             boxes = unletterbox_boxes(boxes, params)
-        results.append(
-            [
-                {
-                    "box": [float(v) for v in box],
-                    "score": float(score),
-                    "class_id": int(cid),
-                    "class_name": class_names[int(cid)],
-                }
-                for box, score, cid in zip(boxes.tolist(), cand_scores.tolist(), class_idx.tolist(), strict=True)
-            ]
-        )
+        results.append(detection_records(boxes, cand_scores, class_idx, class_names))
     return results
 
 

@@ -215,6 +215,27 @@ def init_once_(model: Any) -> None:
             del tensor._is_hf_initialized
 
 
+@torch.no_grad()
+def frozen_batch_norms_to_identity_(model: Any) -> None:
+    """Frozen batch norms (DETR's ``DetrFrozenBatchNorm2d``, timm's ``FrozenBatchNorm2d``: weight,
+    bias and statistics all buffers) at identity, as their constructors make them. transformers'
+    init pass resets only ``nn.BatchNorm`` and leaves these to the checkpoint, so on a model built
+    on meta they would otherwise keep whatever memory they were allocated. Draws nothing."""
+    for module in model.modules():
+        if "FrozenBatchNorm" in type(module).__name__:
+            for name, value in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
+                buffer = module._buffers.get(name)
+                if buffer is not None:
+                    buffer.fill_(value)
+
+
+def init_random_(model: Any) -> None:
+    """The one init pass of a random build: transformers' (:func:`init_once_`), then the buffers it
+    leaves to checkpoints (:func:`frozen_batch_norms_to_identity_`)."""
+    init_once_(model)
+    frozen_batch_norms_to_identity_(model)
+
+
 def cast_buffers_(model: Any, dtype: Any) -> Any:
     """Floating buffers in ``dtype``: ``from_pretrained`` leaves computed ones (RoPE ``inv_freq``)
     in float32, and the contract says every floating tensor is in the requested dtype."""
@@ -308,6 +329,7 @@ class HuggingFaceSource(WeightsSource):
                     f"(num_layers) nor a field of its {data['model_type']} config"
                 )
         data.update(overrides)
+        _align_aliases_(data, changed=set(overrides) | ({self.layers_key} if num_layers is not None else set()))
         data.pop("auto_map", None)  # refused by check_folder_config before it gets here
         return transformers.AutoConfig.for_model(**data)
 
@@ -390,7 +412,7 @@ class HuggingFaceSource(WeightsSource):
 
     def build_random(self, *, dtype: Any, seed: int, num_layers: int | None = None, **kwargs: Any) -> Any:
         config = self.load_config(num_layers=num_layers, **kwargs)
-        return build_random(self._constructor(config), dtype=dtype, seed=seed, init=init_once_, buffers_on_meta=True)
+        return build_random(self._constructor(config), dtype=dtype, seed=seed, init=init_random_, buffers_on_meta=True)
 
     def estimate_bytes(
         self, *, dtype: Any, path: Path | None = None, num_layers: int | None = None, **kwargs: Any
@@ -621,6 +643,21 @@ def _read_generation_config(model: Any, folder: Path) -> None:
         return
     generation._original_object_hash = hash(generation)
     model.generation_config = generation
+
+
+def _align_aliases_(data: dict[str, Any], *, changed: set[str]) -> None:
+    """A field changed on purpose also changes its alias when the file carries both (DETR's config
+    holds ``encoder_layers`` and ``num_hidden_layers``, one field under two names): otherwise
+    whichever the file lists last silently wins and ``encoder_layers=1`` builds six layers."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    model_type = data.get("model_type")
+    # CONFIG_MAPPING is lazy: ``in`` and ``[]`` work on it, ``get`` does not find a thing
+    aliases = CONFIG_MAPPING[model_type].attribute_map if model_type in CONFIG_MAPPING else {}
+    for alias, target in aliases.items():
+        for mine, other in ((alias, target), (target, alias)):
+            if mine in changed and other in data and other not in changed:
+                data[other] = data[mine]
 
 
 def _structural(value: Any) -> bool:
