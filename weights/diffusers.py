@@ -10,7 +10,9 @@ an index of shards, or a ``.bin`` read with ``weights_only``) are assigned onto 
 after diffusers' own renaming of legacy keys (the attention names SD 1.x's VAE was saved with).
 That holds one copy of the weights, in the target dtype, and patches nothing. Otherwise
 ``from_pretrained(repo, subfolder=, revision=, torch_dtype=, local_files_only=)`` fetches them,
-within the deadlines of :func:`.huggingface.hub_settings`.
+within the deadlines of :func:`.huggingface.hub_settings`. (While it builds the model, diffusers
+sets torch's default dtype and stubs out ``torch.nn.init``, process-wide, for the duration of its
+call: one more reason the cached path is ours.)
 
 A source may ``wrap`` the model it builds: a function from the diffusers model to the module the
 loader returns (the decoding half of an ``AutoencoderKL``). Parameters, counts and state-dict keys
@@ -20,6 +22,7 @@ are then the wrapper's; a state dict of the whole model is accepted and its othe
 from __future__ import annotations
 
 import copy
+import importlib.util
 import inspect
 import json
 from pathlib import Path
@@ -148,7 +151,9 @@ class DiffusersSource(WeightsSource):
                 f"unknown keyword(s) {', '.join(unknown)} for {self.describe()}: not a load option nor a "
                 f"field of its {self.model_class} config{hint}"
             )
-        data = {k: v for k, v in data.items() if k != "auto_map"}  # refused by check_folder_config first
+        # Constructor arguments and diffusers' own "_" metadata; nothing else (an export's record,
+        # auto_map, which check_folder_config refuses first) reaches from_config.
+        data = {k: v for k, v in data.items() if k in defaults or (k.startswith("_") and k != "auto_map")}
         return DiffusersConfig({**defaults, **data, **overrides})
 
     def _constructor(self, config: dict[str, Any], *, wrapped: bool = True) -> Callable[[], nn.Module]:
@@ -160,10 +165,13 @@ class DiffusersSource(WeightsSource):
         def construct() -> nn.Module:
             try:
                 model = cls.from_config(dict(config))
-            except (TypeError, ValueError, MemoryError):
+            except MemoryError:
                 raise
-            except Exception as err:  # noqa: BLE001 - diffusers raises IndexError, KeyError... for a bad config
-                raise ValueError(f"cannot build {self.model_class} from this config: {one_line(err)}") from err
+            except Exception as err:  # noqa: BLE001 - diffusers raises TypeError, IndexError... for a bad config
+                raise ValueError(
+                    f"cannot build {self.model_class} from this config ({_fields(config, self._shipped())}): "
+                    f"{type(err).__name__}: {one_line(err)}"
+                ) from err
             return wrap(model) if wrap is not None else model
 
         return construct
@@ -182,7 +190,7 @@ class DiffusersSource(WeightsSource):
     def estimate_bytes(self, *, dtype: Any, path: Path | None = None, **overrides: Any) -> int | None:
         """Parameters of the architecture (of the folder's config for a folder), counted on meta,
         times the dtype size."""
-        folder = _component_folder(path, self.subfolder) if path is not None and path.is_dir() else None
+        folder = _component_folder(path, self.subfolder) if path is not None else None
         config = self._checked_folder_config(folder, overrides) if folder else self.load_config(**overrides)
         key = (self.model_class, self.wrap is not None, json.dumps(config, sort_keys=True, default=str))
         if key not in _parameter_counts:
@@ -304,22 +312,26 @@ class DiffusersSource(WeightsSource):
                     revision=self.revision,
                     torch_dtype=dtype or torch.float32,
                     local_files_only=offline,
+                    trust_remote_code=False,  # a model class loads no code; said explicitly, as everywhere
+                    # with accelerate diffusers builds on meta; without it, asking would only log a warning
+                    low_cpu_mem_usage=importlib.util.find_spec("accelerate") is not None,
                     **options,
                 )
         except (CorruptWeightsError, RemoteCodeError, WeightsUnavailableError, TypeError):
             raise
         except Exception as err:  # noqa: BLE001 - OSError, HTTP errors, SafetensorError by version
-            raise WeightsUnavailableError(one_line(err)) from err
-        folder = self._cached_folder()  # what it fetched is checked like any folder
-        if folder is not None:
-            self.check_folder_config(self.read_folder_config(folder), where=repr(str(folder)), overridden=set())
+            where = f"{self.repo_id}/{self.subfolder + '/' if self.subfolder else ''}@{self.revision or 'main'}"
+            raise WeightsUnavailableError(
+                f"{where} is not {'cached' if offline else 'reachable'}: {type(err).__name__}: {one_line(err)}"
+            ) from err
         return _to_dtype(self.wrap(model) if self.wrap is not None else model, dtype)
 
     def load_path(self, path: Path, *, dtype: Any, **overrides: Any) -> nn.Module:
         """A diffusers ``save_pretrained`` folder of the model (or a pipeline folder holding it in
-        ``subfolder``), checked against the variant; or a state-dict file of the architecture."""
-        if path.is_dir():
-            folder = _component_folder(path, self.subfolder)
+        ``subfolder``), checked against the variant; or a state dict of the architecture: a file,
+        or an export folder of a wrapped model (``model.safetensors`` and the export record)."""
+        folder = _component_folder(path, self.subfolder)
+        if folder is not None:
             config = self._checked_folder_config(folder, overrides)
             model = self._load_folder(folder, config, dtype=dtype)
             if model is None:
@@ -368,13 +380,23 @@ def _to_dtype(model: nn.Module, dtype: Any) -> nn.Module:
     return nn.Module.to(model, dtype) if dtype is not None else model
 
 
-def _component_folder(path: Path, subfolder: str) -> Path:
-    """``path`` itself when it holds a ``config.json``, else its ``subfolder`` (a pipeline folder,
-    or a snapshot of the whole repository) when that does."""
+def _component_folder(path: Path, subfolder: str) -> Path | None:
+    """The diffusers folder ``path`` names: itself when it holds a ``config.json``, else its
+    ``subfolder`` (a pipeline folder, or a snapshot of the whole repository) when that does. None
+    for a file, and for an export folder of a module diffusers cannot save (its ``config.json`` is
+    the export record alone): both are read as a state dict."""
+    from .export import EXPORT_FORMAT
+
     path = Path(path)
+    if not path.is_dir():
+        return None
     if not (path / CONFIG_NAME).is_file() and subfolder and (path / subfolder / CONFIG_NAME).is_file():
         return path / subfolder
-    return path
+    try:
+        record = json.loads((path / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return path  # reported by read_folder_config
+    return None if isinstance(record, dict) and record.get("format") == EXPORT_FORMAT else path
 
 
 def _weights_files(folder: Path) -> list[Path] | None:
@@ -396,6 +418,12 @@ def _weights_files(folder: Path) -> list[Path] | None:
     if (folder / BIN).is_file():
         return [folder / BIN]
     return None
+
+
+def _fields(config: dict[str, Any], shipped: dict[str, Any]) -> str:
+    """The fields of ``config`` that differ from the shipped config, as ``name=value``."""
+    changed = [f"{k}={v!r}" for k, v in config.items() if k in shipped and _plain(shipped[k]) != _plain(v)]
+    return ", ".join(changed) or "the shipped config"
 
 
 def _structural(value: Any) -> bool:
