@@ -63,8 +63,8 @@ class DiffusersConfig(dict):
         return copy.deepcopy(dict(self))
 
 
-#: parameters of an architecture, by (model class, wrapped, config JSON): a pure function of the three
-_parameter_counts: dict[tuple[str, bool, str], int] = {}
+#: parameters of an architecture, by (model class, wrapper, config JSON): a pure function of the three
+_parameter_counts: dict[tuple[str, str, str], int] = {}
 
 
 class DiffusersSource(WeightsSource):
@@ -138,9 +138,9 @@ class DiffusersSource(WeightsSource):
     def load_config(self, **overrides: Any) -> DiffusersConfig:
         """The shipped architecture config with ``overrides`` (config fields of the class); builds
         nothing. ``num_layers`` is no field of a diffusers model: its depths are per block."""
-        return self._config_from(self._shipped(), overrides, where=str(self.config_file))
+        return self._config_from(self._shipped(), overrides)
 
-    def _config_from(self, data: dict[str, Any], overrides: dict[str, Any], *, where: str) -> DiffusersConfig:
+    def _config_from(self, data: dict[str, Any], overrides: dict[str, Any]) -> DiffusersConfig:
         defaults = self._init_defaults()
         unknown = sorted(set(overrides) - set(defaults))
         if unknown:
@@ -192,7 +192,8 @@ class DiffusersSource(WeightsSource):
         times the dtype size."""
         folder = _component_folder(path, self.subfolder) if path is not None else None
         config = self._checked_folder_config(folder, overrides) if folder else self.load_config(**overrides)
-        key = (self.model_class, self.wrap is not None, json.dumps(config, sort_keys=True, default=str))
+        wrap = getattr(self.wrap, "__qualname__", repr(self.wrap))
+        key = (self.model_class, wrap, json.dumps(config, sort_keys=True, default=str))
         if key not in _parameter_counts:
             _parameter_counts[key] = count_parameters(construct_on_meta(self._constructor(config)))
         return _parameter_counts[key] * (dtype or torch.float32).itemsize
@@ -246,7 +247,7 @@ class DiffusersSource(WeightsSource):
     def _checked_folder_config(self, folder: Path, overrides: dict[str, Any]) -> DiffusersConfig:
         data = self.read_folder_config(folder)
         self.check_folder_config(data, where=repr(str(folder)), overridden=set(overrides))
-        return self._config_from(data, overrides, where=str(folder))
+        return self._config_from(data, overrides)
 
     # ---- weights -------------------------------------------------------------------------------
 

@@ -411,7 +411,9 @@ def test_export_folders_load_back(variant, tmp_path):
     back = loader.load_model(weights=folder, **options)
     assert _same(back, model)
     other = ModelLoader(UNET if variant == VAE else VAE)
-    with pytest.raises(CorruptWeightsError, match="holds (an export of stable_diffusion variant|a UNet2DConditionModel model)"):
+    with pytest.raises(
+        CorruptWeightsError, match="holds (an export of stable_diffusion variant|a UNet2DConditionModel model)"
+    ):
         other.load_model(weights=folder, **_overrides(other.variant))
 
 
