@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .rows import (
+    DiffusersWeights,
     HubWeights,
     InputSpec,
     TestSpec,
@@ -126,6 +127,7 @@ _SOURCE_OF_WEIGHTS = {
     TorchvisionWeights: ModelSource.TORCHVISION,
     TimmWeights: ModelSource.TIMM,
     UrlWeights: ModelSource.CUSTOM,
+    DiffusersWeights: ModelSource.HUGGING_FACE,  # a diffusers model is a Hugging Face hub repository's
 }
 
 
@@ -134,9 +136,9 @@ class ModelConfig:
     """One row of a loader's variant table. Code reads these fields; it never parses variant names.
 
     weights: where the variant's weights come from, one record per source (:mod:`.rows`):
-        :class:`HubWeights`, :class:`TorchvisionWeights`, :class:`TimmWeights` or
-        :class:`UrlWeights`. ``source`` is derived from its type, so a row cannot say one source
-        and carry another's fields.
+        :class:`HubWeights`, :class:`TorchvisionWeights`, :class:`TimmWeights`,
+        :class:`UrlWeights` or :class:`DiffusersWeights`. ``source`` is derived from its type, so a
+        row cannot say one source and carry another's fields.
     task, group: what the variant does and which dashboard group it reports to.
     num_params: the expected parameter count of the full model; a test builds every variant on the
         meta device and checks it.
@@ -252,6 +254,7 @@ class ModelInfo:
 
 
 __all__ = [
+    "DiffusersWeights",
     "Framework",
     "HubWeights",
     "InputSpec",

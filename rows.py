@@ -170,9 +170,50 @@ class UrlWeights:
         return self.name
 
 
+@dataclass(frozen=True)
+class DiffusersWeights:
+    """A diffusers model (``UNet2DConditionModel``, ``AutoencoderKL``) in one subfolder of a hub
+    repository (a pipeline's ``unet/``, ``vae/``) at a pinned commit.
+
+    subfolder: the component's folder in the repository (``""`` for a repository that is the model).
+    config_file: that folder's ``config.json``, shipped beside the loader, so ``weights="random"``
+        needs no hub.
+    model_class: the diffusers class that builds it (the config's ``_class_name``).
+    """
+
+    kind: ClassVar[str] = "diffusers"
+
+    repo_id: str
+    revision: str
+    subfolder: str
+    config_file: str
+    model_class: str
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if not is_hex(self.revision, 40):
+            raise ValueError(f"DiffusersWeights.revision must be a 40-hex commit, got {self.revision!r}")
+        parts = self.subfolder.split("/")
+        if self.subfolder and (self.subfolder.startswith("/") or any(p in ("", ".", "..") for p in parts)):
+            raise ValueError(
+                f"DiffusersWeights.subfolder must be a relative folder of the repository (unet, vae), "
+                f"got {self.subfolder!r}"
+            )
+
+    @classmethod
+    def shipped(cls, repo_id: str, revision: str, subfolder: str, model_class: str) -> "DiffusersWeights":
+        """The record whose config ships at ``configs/<org>-<name>-<subfolder>.json``."""
+        name = "-".join(p for p in (repo_id.replace("/", "-"), subfolder.replace("/", "-")) if p)
+        return cls(repo_id, revision, subfolder, f"configs/{name}.json", model_class)
+
+    @property
+    def pretrained_model_name(self) -> str:
+        return self.repo_id
+
+
 #: Every weights record a row may hold.
-WEIGHTS_RECORDS = (HubWeights, TorchvisionWeights, TimmWeights, UrlWeights)
-Weights = typing.Union[HubWeights, TorchvisionWeights, TimmWeights, UrlWeights]
+WEIGHTS_RECORDS = (HubWeights, TorchvisionWeights, TimmWeights, UrlWeights, DiffusersWeights)
+Weights = typing.Union[HubWeights, TorchvisionWeights, TimmWeights, UrlWeights, DiffusersWeights]
 
 
 # ---- what the task bases read, and what the test suite runs ------------------------------------------
@@ -183,6 +224,8 @@ class InputSpec:
     """The sample inputs: what the task base of the row's task reads (and nothing else is set).
 
     image_size: (channels, height, width) of one image (vision tasks).
+    latent_size: (channels, height, width) of one latent (diffusion components: a denoiser's
+        ``sample``, a VAE decoder's input).
     max_length: the sequence length text is padded or cut to (text tasks).
     max_new_tokens / prompt: greedy generation and its prompt (causal LMs).
     language: which of the task's sample texts (text encoders).
@@ -192,6 +235,7 @@ class InputSpec:
     """
 
     image_size: tuple[int, int, int] | None = None
+    latent_size: tuple[int, int, int] | None = None
     max_length: int | None = None
     max_new_tokens: int | None = None
     prompt: str | None = None
@@ -204,8 +248,9 @@ class InputSpec:
         check_fields(self)
         for name in ("max_length", "max_new_tokens"):
             check_positive("InputSpec", name, getattr(self, name))
-        for side in self.image_size or ():
-            check_positive("InputSpec", "image_size", side)
+        for name in ("image_size", "latent_size"):
+            for side in getattr(self, name) or ():
+                check_positive("InputSpec", name, side)
         check_sha256("InputSpec", "vocab_sha256", self.vocab_sha256)
         if self.tokenizer_fallbacks and self.vocab_sha256 is None:
             raise ValueError("InputSpec.tokenizer_fallbacks need a vocab_sha256 to check them against")
@@ -216,9 +261,13 @@ class TestSpec:
     """What the default test suite runs and what a frontend may expect of the variant.
 
     num_layers: the reduced depth the suite runs at (sources that cut ``num_layers`` only).
+    overrides: config keywords of the reduced build (``load_model(**overrides)``), for sources whose
+        architecture is a config that takes them (Hugging Face, diffusers): narrower blocks where
+        cutting the depth is not enough (``{"block_out_channels": (32, 64, 64, 64)}``).
     num_params: the parameter count of that reduced build (checked on meta); the ``large`` mark is
         decided on it, so a 1-layer 70B (2 G parameters of embeddings) is deselected by default.
-    input_size: the image size the suite's forward passes use when the variant's own is too slow.
+    input_size: the image (or latent) size the suite's forward passes use when the variant's own is
+        too slow.
     bf16_pcc: the PCC a bf16 run reaches against fp32 with the same weights.
     export_unsupported: why ``torch.export.export`` cannot capture the model; ``None``: it can.
     quirks: known behaviours worth knowing before compiling it.
@@ -227,6 +276,7 @@ class TestSpec:
     __test__: ClassVar[bool] = False  # not a pytest class, whatever its name
 
     num_layers: int | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
     num_params: int | None = None
     input_size: tuple[int, int, int] | None = None
     bf16_pcc: float = 0.99
@@ -236,6 +286,9 @@ class TestSpec:
     def __post_init__(self) -> None:
         check_fields(self)
         check_positive("TestSpec", "num_layers", self.num_layers)
+        bad = sorted(k for k in self.overrides if not k.isidentifier() or k == "num_layers")
+        if bad:
+            raise ValueError(f"TestSpec.overrides must be config fields (num_layers has its own field), got {bad}")
         check_positive("TestSpec", "num_params", self.num_params)
         for side in self.input_size or ():
             check_positive("TestSpec", "input_size", side)
@@ -299,6 +352,7 @@ def _describe(hint: Any) -> str:
 
 __all__ = [
     "WEIGHTS_RECORDS",
+    "DiffusersWeights",
     "HubWeights",
     "InputSpec",
     "TestSpec",

@@ -2,7 +2,8 @@
 entries come, what each entry's path is called, and how a container is rebuilt.
 
 Containers are what ``torch.utils._pytree`` knows (dicts, lists, tuples, namedtuples, transformers'
-``ModelOutput``, which registers itself) plus any other mapping (a ``BatchEncoding``, rebuilt as a
+``ModelOutput`` and diffusers' ``BaseOutput``, which register themselves; a mapping registered
+without key paths is named by its keys) plus any other mapping (a ``BatchEncoding``, rebuilt as a
 plain dict) and list or tuple subclass. A transformers KV cache is a leaf of the structure (it is
 state a forward mutates, so it is passed along as it is, never copied) whose key and value
 tensors :func:`flatten` still reports, under ``.cache[i]``. ``None`` entries are skipped.
@@ -49,7 +50,14 @@ def _open(obj: Any) -> tuple[list[Key], list[Any], Callable[[list[Any]], Any]] |
         return None
     if not pytree.tree_is_leaf(obj):
         # One level: everything below the root is a leaf to pytree, so the walk stays ours.
-        pairs, spec = pytree.tree_flatten_with_path(obj, is_leaf=lambda x: x is not obj)
+        one_level = lambda x: x is not obj  # noqa: E731
+        if isinstance(obj, Mapping) and not _has_key_paths(obj):
+            # Registered without key paths (diffusers' BaseOutput flattens as a dict): its keys name them.
+            values, spec = pytree.tree_flatten(obj, is_leaf=one_level)
+            names = list(obj.keys())
+            if len(names) == len(values):
+                return [pytree.MappingKey(k) for k in names], values, lambda v: pytree.tree_unflatten(v, spec)
+        pairs, spec = pytree.tree_flatten_with_path(obj, is_leaf=one_level)
         keys = [path[0] for path, _ in pairs]
         if isinstance(obj, tuple):  # namedtuples and torch.return_types are positional
             keys = [pytree.SequenceKey(i) for i in range(len(pairs))]
@@ -60,6 +68,14 @@ def _open(obj: Any) -> tuple[list[Key], list[Any], Callable[[list[Any]], Any]] |
     if isinstance(obj, (list, tuple)):
         return [pytree.SequenceKey(i) for i in range(len(obj))], list(obj), lambda values: type(obj)(values)
     return None
+
+
+def _has_key_paths(obj: Any) -> bool:
+    """Whether ``obj``'s pytree registration can name its entries (``tree_flatten_with_path``)."""
+    from torch.utils import _pytree as pytree
+
+    node = pytree.SUPPORTED_NODES.get(type(obj))
+    return node is None or node.flatten_with_keys_fn is not None
 
 
 def children(obj: Any) -> list[tuple[Key, Any]]:

@@ -37,10 +37,11 @@ def all_variants(*, large_params: int = LARGE_PARAMS, **filters: Any) -> list[An
 
 
 def reduced_kwargs(entry: VariantEntry) -> dict[str, Any]:
-    """The ``load_model`` keywords of the variant's reduced test instance (its ``test.num_layers``),
-    the one the suite, the goldens and a frontend's CI use; ``{}`` at full size."""
-    layers = entry.config.test.num_layers
-    return {} if layers is None else {"num_layers": layers}
+    """The ``load_model`` keywords of the variant's reduced test instance (its ``test.num_layers``
+    and ``test.overrides``), the one the suite, the goldens and a frontend's CI use; ``{}`` at full
+    size."""
+    test = entry.config.test
+    return {**({} if test.num_layers is None else {"num_layers": test.num_layers}), **test.overrides}
 
 
 def reduced_input_kwargs(entry: VariantEntry) -> dict[str, Any]:

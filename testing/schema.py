@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..config import HubWeights, ModelConfig, ModelTask, TorchvisionWeights, UrlWeights
+from ..config import DiffusersWeights, HubWeights, ModelConfig, ModelTask, TorchvisionWeights, UrlWeights
 from ..rows import WEIGHTS_RECORDS, InputSpec
 
 #: Tasks whose inputs are images: only ``image_size`` is read.
@@ -31,9 +31,17 @@ TEXT_ENCODER_TASKS = frozenset(
     }
 )
 
+#: Diffusion components (:mod:`..tasks.diffusion`), by task: whether the row reads a text length (a
+#: denoiser's text embeddings), and the shipped config's field its latent channels must equal.
+DIFFUSION_TASKS = {
+    ModelTask.CONDITIONAL_GENERATION: (True, "in_channels"),  # the denoiser (UNet)
+    ModelTask.CV_IMG_TO_IMG: (False, "latent_channels"),  # the VAE decoder: latents to an image
+}
+
 #: The input-spec fields each kind of task base reads; the rest must stay unset. ``required`` of
 #: them must be set.
 _READS = {
+    "diffusion": ({"latent_size", "max_length"}, {"latent_size"}),
     "image": ({"image_size"}, {"image_size"}),
     "causal_lm": ({"max_length", "max_new_tokens", "prompt"}, {"max_length", "max_new_tokens", "prompt"}),
     "text_encoder": (
@@ -45,8 +53,11 @@ _SPECIAL_IDS = {"pad", "unk", "cls", "sep", "mask"}
 _UNSET = InputSpec()
 
 
-def task_kind(task: ModelTask) -> str | None:
-    """Which task base's inputs a row of ``task`` describes; ``None`` for a task with none here."""
+def task_kind(task: ModelTask, weights: Any = None) -> str | None:
+    """Which task base's inputs a row of ``task`` (with ``weights``) describes; ``None`` for a task
+    with none here. A diffusers component's is the diffusion base's, whatever its task."""
+    if isinstance(weights, DiffusersWeights):
+        return "diffusion" if task in DIFFUSION_TASKS else None
     if task in IMAGE_TASKS:
         return "image"
     if task == ModelTask.NLP_CAUSAL_LM:
@@ -66,8 +77,8 @@ def row_problems(config: Any, loader_dir: Path | None = None) -> list[str]:
     if not isinstance(weights, WEIGHTS_RECORDS):
         return [f"weights must be one of {', '.join(r.__name__ for r in WEIGHTS_RECORDS)}"]
     problems += _weights_problems(weights, loader_dir)
-    problems += _input_problems(config)
-    problems += _test_problems(config, _depth(weights, loader_dir))
+    problems += _input_problems(config, loader_dir)
+    problems += _test_problems(config, _depth(weights, loader_dir), loader_dir)
     return problems
 
 
@@ -82,6 +93,18 @@ def _weights_problems(weights: Any, loader_dir: Path | None) -> list[str]:
             out.append(f"weights.url must name a Darknet .weights file, got {weights.url!r}")
     if isinstance(weights, TorchvisionWeights) and not weights.tag.isupper():
         out.append(f"weights.tag must name a torchvision weights enum member (IMAGENET1K_V2), got {weights.tag!r}")
+    if isinstance(weights, DiffusersWeights):
+        if not weights.model_class.isidentifier():
+            out.append(f"weights.model_class must be a diffusers class name, got {weights.model_class!r}")
+        if loader_dir is not None:
+            shipped = _shipped_config(weights, loader_dir)
+            if shipped is None:
+                out.append(f"weights.config_file {weights.config_file!r} is not a JSON file beside the loader")
+            elif shipped.get("_class_name") != weights.model_class:
+                out.append(
+                    f"weights.config_file {weights.config_file!r} is a {shipped.get('_class_name')!r} config, "
+                    f"not {weights.model_class!r}"
+                )
     if isinstance(weights, HubWeights):
         if not weights.model_class.isidentifier():
             out.append(f"weights.model_class must be a transformers class name, got {weights.model_class!r}")
@@ -93,8 +116,8 @@ def _weights_problems(weights: Any, loader_dir: Path | None) -> list[str]:
     return out
 
 
-def _input_problems(config: ModelConfig) -> list[str]:
-    kind = task_kind(config.task)
+def _input_problems(config: ModelConfig, loader_dir: Path | None) -> list[str]:
+    kind = task_kind(config.task, config.weights)
     if kind is None:
         return [f"task {config.task} has no task base here that reads an input spec"]
     reads, required = _READS[kind]
@@ -105,6 +128,8 @@ def _input_problems(config: ModelConfig) -> list[str]:
     for name in sorted(set(InputSpec.__dataclass_fields__) - reads):
         if getattr(spec, name) != getattr(_UNSET, name):
             out.append(f"inputs.{name} is set but a {kind} row never reads it")
+    if kind == "diffusion":
+        out += _diffusion_problems(config, loader_dir)
     if spec.image_size is not None and spec.image_size[0] != 3:
         out.append(f"inputs.image_size must be (3, height, width), got {spec.image_size}")
     if spec.special_ids is not None and set(spec.special_ids) != _SPECIAL_IDS:
@@ -117,7 +142,24 @@ def _input_problems(config: ModelConfig) -> list[str]:
     return out
 
 
-def _test_problems(config: ModelConfig, depth: int | None) -> list[str]:
+def _diffusion_problems(config: ModelConfig, loader_dir: Path | None) -> list[str]:
+    """A denoiser reads a text length and a decoder none; the latent channels are the model's."""
+    reads_text, channels_key = DIFFUSION_TASKS[config.task]
+    spec, out = config.inputs, []
+    if reads_text and spec.max_length is None:
+        out.append(f"inputs.max_length (the text length) is required for a {config.task} diffusion row")
+    if not reads_text and spec.max_length is not None:
+        out.append(f"inputs.max_length is set but a {config.task} diffusion row reads no text")
+    shipped = _shipped_config(config.weights, loader_dir) if loader_dir is not None else None
+    if shipped is not None and spec.latent_size is not None and shipped.get(channels_key) != spec.latent_size[0]:
+        out.append(
+            f"inputs.latent_size {spec.latent_size} must have the config's {channels_key} "
+            f"({shipped.get(channels_key)}) channels"
+        )
+    return out
+
+
+def _test_problems(config: ModelConfig, depth: int | None, loader_dir: Path | None = None) -> list[str]:
     test, out = config.test, []
     if test.num_layers is not None:
         if depth is None:
@@ -127,17 +169,33 @@ def _test_problems(config: ModelConfig, depth: int | None) -> list[str]:
             )
         elif test.num_layers >= depth:
             out.append(f"test.num_layers ({test.num_layers}) must be below the full depth ({depth})")
+    if test.overrides:
+        if not isinstance(config.weights, (HubWeights, DiffusersWeights)):
+            out.append(
+                f"test.overrides is set but {type(config.weights).__name__} rows take no config keywords "
+                "(they are for Hugging Face and diffusers rows, whose architecture is a shipped config)"
+            )
+        elif loader_dir is not None:
+            shipped = _shipped_config(config.weights, loader_dir) or {}
+            unknown = sorted(set(test.overrides) - set(shipped))
+            if unknown:
+                out.append(
+                    f"test.overrides {unknown} are not fields of the shipped config {config.weights.config_file}"
+                )
     if test.num_params is not None:
-        if test.num_layers is None:
-            out.append("test.num_params is the size of the reduced build, but test.num_layers is not set")
+        if test.num_layers is None and not test.overrides:
+            out.append(
+                "test.num_params is the size of the reduced build, but test.num_layers is not set (nor test.overrides)"
+            )
         if test.num_params >= config.num_params:
             out.append(f"test.num_params ({test.num_params:,}) must be below num_params ({config.num_params:,})")
     if test.input_size is not None:
-        own = config.inputs.image_size
+        name = "latent_size" if config.inputs.latent_size is not None else "image_size"
+        own = getattr(config.inputs, name)
         if own is None:
-            out.append("test.input_size is set but the row has no inputs.image_size to reduce")
+            out.append("test.input_size is set but the row has no inputs.image_size (or latent_size) to reduce")
         elif test.input_size[0] != own[0] or not all(t < o for t, o in zip(test.input_size[1:], own[1:])):
-            out.append(f"test.input_size {test.input_size} must be smaller than inputs.image_size {own}")
+            out.append(f"test.input_size {test.input_size} must be smaller than inputs.{name} {own}")
     return out
 
 
@@ -150,7 +208,7 @@ def _depth(weights: Any, loader_dir: Path | None) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _shipped_config(weights: HubWeights, loader_dir: Path) -> dict[str, Any] | None:
+def _shipped_config(weights: HubWeights | DiffusersWeights, loader_dir: Path) -> dict[str, Any] | None:
     path = Path(loader_dir) / weights.config_file
     try:
         data = json.loads(path.read_text())
@@ -159,4 +217,4 @@ def _shipped_config(weights: HubWeights, loader_dir: Path) -> dict[str, Any] | N
     return data if isinstance(data, dict) else None
 
 
-__all__ = ["IMAGE_TASKS", "TEXT_ENCODER_TASKS", "row_problems", "task_kind"]
+__all__ = ["DIFFUSION_TASKS", "IMAGE_TASKS", "TEXT_ENCODER_TASKS", "row_problems", "task_kind"]

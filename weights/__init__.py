@@ -22,8 +22,9 @@ The package, by module:
 - :mod:`.export`: export folders;
 - :mod:`.hf_folder`: a Hugging Face folder's safetensors (one file or an index of shards), read
   without transformers;
-- one source per origin: :mod:`.huggingface`, :mod:`.torchvision`, :mod:`.timm`, :mod:`.constructed`
-  (our own code; Darknet's lives in ``darknet/``), and :func:`.sources.source_for`, which picks one
+- one source per origin: :mod:`.huggingface`, :mod:`.diffusers` (a diffusers model in a subfolder
+  of a hub repository), :mod:`.torchvision`, :mod:`.timm`, :mod:`.constructed` (our own code;
+  Darknet's lives in ``darknet/``), and :func:`.sources.source_for`, which picks one
   for a variant row;
 - :mod:`.materialize` (meta build, allocation in the target dtype, one init pass) and
   :mod:`.memory` (the memory guard).

@@ -1,6 +1,6 @@
 """One :class:`~tt_forge_models.weights.WeightsSource` per place weights come from.
 
-Each module imports its heavy library (transformers, torchvision, timm) at its top, so import
+Each module imports its heavy library (transformers, torchvision, timm, diffusers) at its top, so import
 these only inside a loader's methods, never at a loader's module level.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import HubWeights, ModelConfig, TimmWeights, TorchvisionWeights
+from ..config import DiffusersWeights, HubWeights, ModelConfig, TimmWeights, TorchvisionWeights
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import WeightsSource
@@ -39,6 +39,10 @@ def source_for(config: ModelConfig, loader_dir: Path) -> "WeightsSource":
         from .timm import TimmSource
 
         return TimmSource(weights.architecture, weights.tag, weights.revision)
+    if isinstance(weights, DiffusersWeights):
+        from .diffusers import DiffusersSource
+
+        return DiffusersSource.from_record(weights, loader_dir)
     raise NotImplementedError(
         f"no standard source for {type(weights).__name__} ({config.source}); the loader must provide one"
     )
