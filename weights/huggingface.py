@@ -28,7 +28,14 @@ from . import (
 )
 from .files import state_dict_differences
 from .hf_folder import beyond_the_cut, read_safetensors, safetensors_files
-from .materialize import assign_state_dict_, build_from_state_dict, build_random, construct_on_meta, count_parameters
+from .materialize import (
+    assign_state_dict_,
+    build_from_state_dict,
+    build_random,
+    construct_on_meta,
+    count_parameters,
+    parameters_on_meta,
+)
 from .policy import HUB_DOWNLOAD_TIMEOUT_ENV, HUB_ETAG_TIMEOUT_ENV, hub_endpoint, user_set
 
 # Weights file names transformers reads, in its order of preference.
@@ -215,6 +222,52 @@ def init_once_(model: Any) -> None:
             del tensor._is_hf_initialized
 
 
+class _Writes(torch.overrides.TorchFunctionMode):
+    """The ids of the tensors that in-place functions write while it is on (a view counts for
+    its base): which parameters an init pass filled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: set[int] = set()
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        # nn.init functions pass their tensor by keyword when they dispatch to a mode
+        target = args[0] if args else kwargs.get("tensor", kwargs.get("self"))
+        if isinstance(target, torch.Tensor) and getattr(func, "__name__", "").endswith("_"):
+            self.written.add(id(target))
+            if target._base is not None:
+                self.written.add(id(target._base))
+        return func(*args, **kwargs)
+
+
+def init_keeping_constructor_values(construct: Any) -> Any:
+    """:func:`init_once_`, then the constructor's own value for every floating parameter that
+    transformers' ``_init_weights`` leaves to the constructor (CLIP's ``logit_scale``, made with
+    ``torch.tensor(config.logit_scale_init_value)``): on the meta device that value is lost, and
+    the parameter would hold uninitialised memory. The values come from one more construction with
+    only ``torch.empty`` on meta, made only when such a parameter exists."""
+
+    @torch.no_grad()
+    def init(model: Any) -> None:
+        writes = _Writes()
+        with writes:
+            init_once_(model)
+        missing = [
+            (name, p) for name, p in model.named_parameters() if p.is_floating_point() and id(p) not in writes.written
+        ]
+        if not missing:
+            return
+        with parameters_on_meta():  # the draws of a real factory come from the build's generator
+            reference = dict(construct().named_parameters())
+        for name, param in missing:
+            value = reference.get(name)
+            if value is not None and not value.is_meta:
+                param.copy_(value.to(param.dtype))
+
+    return init
+
+
 def cast_buffers_(model: Any, dtype: Any) -> Any:
     """Floating buffers in ``dtype``: ``from_pretrained`` leaves computed ones (RoPE ``inv_freq``)
     in float32, and the contract says every floating tensor is in the requested dtype."""
@@ -389,8 +442,9 @@ class HuggingFaceSource(WeightsSource):
         return model.to(dtype) if dtype is not None else model
 
     def build_random(self, *, dtype: Any, seed: int, num_layers: int | None = None, **kwargs: Any) -> Any:
-        config = self.load_config(num_layers=num_layers, **kwargs)
-        return build_random(self._constructor(config), dtype=dtype, seed=seed, init=init_once_, buffers_on_meta=True)
+        construct = self._constructor(self.load_config(num_layers=num_layers, **kwargs))
+        init = init_keeping_constructor_values(construct)
+        return build_random(construct, dtype=dtype, seed=seed, init=init, buffers_on_meta=True)
 
     def estimate_bytes(
         self, *, dtype: Any, path: Path | None = None, num_layers: int | None = None, **kwargs: Any
