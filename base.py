@@ -65,6 +65,9 @@ class ForgeModel(ABC):
     _VARIANTS: ClassVar[Mapping[StrEnum, ModelConfig]] = {}
     DEFAULT_VARIANT: ClassVar[StrEnum | None] = None
     FRAMEWORK: ClassVar[Framework] = Framework.TORCH
+    #: Names of dict inputs with no batch dimension, shared by every row of the batch (CLIP's
+    #: label prompts); every other input tensor leads with ``batch_size``.
+    SHARED_INPUTS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, variant: StrEnum | str | None = None) -> None:
         self._variant = self._resolve_variant(variant)
@@ -201,7 +204,8 @@ class ForgeModel(ABC):
 
     @_class_or_instance_method(on_default=True)
     def load_inputs(self, *, dtype_override: Any = None, batch_size: int = 1, **kwargs: Any) -> Any:
-        """Deterministic sample inputs with a leading batch of ``batch_size``; never loads weights.
+        """Deterministic sample inputs with a leading batch of ``batch_size`` (but those named in
+        :attr:`SHARED_INPUTS`); never loads weights.
 
         Returns a dict (call ``model(**inputs)``) or a tensor (``model(inputs)``); use
         :func:`call_model` to call either way. Floating tensors are cast to ``dtype_override``;

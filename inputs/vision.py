@@ -11,6 +11,9 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 # The documented ImageNet normalisation (torchvision, timm and Hugging Face all use it).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# OpenAI CLIP's normalisation (its own preprocessing and CLIPImageProcessor's defaults).
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def sample_image(name: Any = "chelsea.jpg") -> Any:
@@ -71,3 +74,36 @@ def fallback_classification_transform(size: int, resize: int | None = None) -> A
             v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ]
     )
+
+
+def processor_transform(
+    size: int, *, mean: Any, std: Any, resize: int | None = None, interpolation: str = "bicubic"
+) -> Any:
+    """A Hugging Face image processor's eval steps with its documented constants, step for step as
+    its torchvision backend runs them: the short side resized to ``resize`` (default ``size``;
+    ``int`` for the long side) on uint8 with antialiasing, a centre crop of ``size`` at
+    ``int((side - size) / 2)``, then one fused rescale and normalisation in float32. One PIL image
+    in, one CHW float tensor out."""
+    import torch
+    from torchvision.transforms import v2
+    from torchvision.transforms.v2 import functional as F
+
+    mode = v2.InterpolationMode(interpolation)
+    if resize is not None and resize < size:
+        raise ValueError(f"resize ({resize}) must be at least the crop size ({size})")
+    # Rescale (1/255) folded into the constants in float32, as the processor folds them.
+    mean255, std255 = (torch.tensor(c, dtype=torch.float32) * (1.0 / (1 / 255)) for c in (mean, std))
+
+    def transform(image: Any) -> Any:
+        pixels = F.pil_to_tensor(image.convert("RGB"))
+        height, width = pixels.shape[-2:]
+        short, long = (height, width) if height <= width else (width, height)
+        target = resize or size
+        new_long = int(target * long / short)
+        new_size = [target, new_long] if height <= width else [new_long, target]
+        pixels = F.resize(pixels, new_size, interpolation=mode, antialias=True)
+        top, left = int((pixels.shape[-2] - size) / 2), int((pixels.shape[-1] - size) / 2)
+        pixels = F.crop(pixels, top, left, size, size)
+        return F.normalize(pixels.to(torch.float32), mean255, std255)
+
+    return transform

@@ -48,8 +48,11 @@ _READS = {
         {"max_length", "language", "special_ids", "vocab_sha256", "tokenizer_fallbacks"},
         {"max_length", "language", "special_ids"},
     ),
+    # :mod:`..tasks.zero_shot_classification`: an image, and label prompts padded to a length
+    "zero_shot_image": ({"image_size", "max_length", "special_ids"}, {"image_size", "max_length", "special_ids"}),
 }
-_SPECIAL_IDS = {"pad", "unk", "cls", "sep", "mask"}
+#: the special ids a kind's synthetic text needs
+_SPECIAL_IDS = {"text_encoder": {"pad", "unk", "cls", "sep", "mask"}, "zero_shot_image": {"bos", "eos", "pad"}}
 _UNSET = InputSpec()
 
 
@@ -58,6 +61,8 @@ def task_kind(task: ModelTask, weights: Any = None) -> str | None:
     with none here. A diffusers component's is the diffusion base's, whatever its task."""
     if isinstance(weights, DiffusersWeights):
         return "diffusion" if task in DIFFUSION_TASKS else None
+    if task == ModelTask.CV_ZS_IMAGE_CLS:
+        return "zero_shot_image"
     if task in IMAGE_TASKS:
         return "image"
     if task == ModelTask.NLP_CAUSAL_LM:
@@ -78,6 +83,8 @@ def row_problems(config: Any, loader_dir: Path | None = None) -> list[str]:
         return [f"weights must be one of {', '.join(r.__name__ for r in WEIGHTS_RECORDS)}"]
     problems += _weights_problems(weights, loader_dir)
     problems += _input_problems(config, loader_dir)
+    if task_kind(config.task) == "zero_shot_image" and isinstance(weights, HubWeights) and loader_dir is not None:
+        problems += _zero_shot_problems(config, _shipped_config(weights, loader_dir) or {})
     problems += _test_problems(config, _depth(weights, loader_dir), loader_dir)
     return problems
 
@@ -132,13 +139,29 @@ def _input_problems(config: ModelConfig, loader_dir: Path | None) -> list[str]:
         out += _diffusion_problems(config, loader_dir)
     if spec.image_size is not None and spec.image_size[0] != 3:
         out.append(f"inputs.image_size must be (3, height, width), got {spec.image_size}")
-    if spec.special_ids is not None and set(spec.special_ids) != _SPECIAL_IDS:
-        out.append(f"inputs.special_ids must name exactly {sorted(_SPECIAL_IDS)}, got {sorted(spec.special_ids)}")
+    names = _SPECIAL_IDS.get(kind)
+    if spec.special_ids is not None and names is not None and set(spec.special_ids) != names:
+        out.append(f"inputs.special_ids must name exactly {sorted(names)}, got {sorted(spec.special_ids)}")
     if kind == "text_encoder" and spec.language is not None:
         from ..tasks.text_encoding import SAMPLES
 
         if (config.task, spec.language) not in SAMPLES:
             out.append(f"inputs.language {spec.language!r} has no sample text for {config.task}")
+    return out
+
+
+def _zero_shot_problems(config: ModelConfig, shipped: dict[str, Any]) -> list[str]:
+    """An image-text row against its shipped config: the image size the vision tower was built
+    for, prompts no longer than its text positions, special ids inside its vocabulary."""
+    vision, text, spec, out = shipped.get("vision_config") or {}, shipped.get("text_config") or {}, config.inputs, []
+    if spec.image_size is not None and vision.get("image_size") not in (None, spec.image_size[1]):
+        out.append(f"inputs.image_size {spec.image_size} is not the vision config's {vision['image_size']}")
+    positions = text.get("max_position_embeddings")
+    if spec.max_length is not None and positions is not None and spec.max_length > positions:
+        out.append(f"inputs.max_length ({spec.max_length}) exceeds the text config's {positions} positions")
+    vocab = text.get("vocab_size")
+    if vocab is not None and any(not 0 <= i < vocab for i in (spec.special_ids or {}).values()):
+        out.append(f"inputs.special_ids {dict(spec.special_ids)} must lie inside the vocabulary of {vocab}")
     return out
 
 

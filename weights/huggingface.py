@@ -28,7 +28,14 @@ from . import (
 )
 from .files import state_dict_differences
 from .hf_folder import beyond_the_cut, read_safetensors, safetensors_files
-from .materialize import assign_state_dict_, build_from_state_dict, build_random, construct_on_meta, count_parameters
+from .materialize import (
+    assign_state_dict_,
+    build_from_state_dict,
+    build_random,
+    construct_on_meta,
+    count_parameters,
+    parameters_on_meta,
+)
 from .policy import HUB_DOWNLOAD_TIMEOUT_ENV, HUB_ETAG_TIMEOUT_ENV, hub_endpoint, user_set
 
 # Weights file names transformers reads, in its order of preference.
@@ -215,25 +222,51 @@ def init_once_(model: Any) -> None:
             del tensor._is_hf_initialized
 
 
-@torch.no_grad()
-def frozen_batch_norms_to_identity_(model: Any) -> None:
-    """Frozen batch norms (DETR's ``DetrFrozenBatchNorm2d``, timm's ``FrozenBatchNorm2d``: weight,
-    bias and statistics all buffers) at identity, as their constructors make them. transformers'
-    init pass resets only ``nn.BatchNorm`` and leaves these to the checkpoint, so on a model built
-    on meta they would otherwise keep whatever memory they were allocated. Draws nothing."""
-    for module in model.modules():
-        if "FrozenBatchNorm" in type(module).__name__:
-            for name, value in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
-                buffer = module._buffers.get(name)
-                if buffer is not None:
-                    buffer.fill_(value)
+class _Writes(torch.overrides.TorchFunctionMode):
+    """The ids of the tensors that in-place functions write while it is on (a view counts for
+    its base): which parameters an init pass filled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: set[int] = set()
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        # nn.init functions pass their tensor by keyword when they dispatch to a mode
+        target = args[0] if args else kwargs.get("tensor", kwargs.get("self"))
+        if isinstance(target, torch.Tensor) and getattr(func, "__name__", "").endswith("_"):
+            self.written.add(id(target))
+            if target._base is not None:
+                self.written.add(id(target._base))
+        return func(*args, **kwargs)
 
 
-def init_random_(model: Any) -> None:
-    """The one init pass of a random build: transformers' (:func:`init_once_`), then the buffers it
-    leaves to checkpoints (:func:`frozen_batch_norms_to_identity_`)."""
-    init_once_(model)
-    frozen_batch_norms_to_identity_(model)
+def init_keeping_constructor_values(construct: Any) -> Any:
+    """:func:`init_once_`, then the constructor's own value for every floating parameter or buffer
+    that transformers' ``_init_weights`` leaves to the constructor or the checkpoint: CLIP's
+    ``logit_scale`` (made with ``torch.tensor(config.logit_scale_init_value)``), the statistics
+    of DETR's frozen batch norms (buffers only a checkpoint fills). Built on the meta device those
+    values are lost, and the tensors would hold uninitialised memory. They come from one more
+    construction with only ``torch.empty`` on meta, made only when such a tensor exists."""
+
+    @torch.no_grad()
+    def init(model: Any) -> None:
+        writes = _Writes()
+        with writes:
+            init_once_(model)
+        tensors = chain(model.named_parameters(), model.named_buffers())
+        missing = [(name, t) for name, t in tensors if t.is_floating_point() and id(t) not in writes.written]
+        if not missing:
+            return
+        with parameters_on_meta():  # the draws of a real factory come from the build's generator
+            built = construct()
+        reference = {**dict(built.named_parameters()), **dict(built.named_buffers())}
+        for name, tensor in missing:
+            value = reference.get(name)
+            if value is not None and not value.is_meta:
+                tensor.copy_(value.to(tensor.dtype))
+
+    return init
 
 
 def cast_buffers_(model: Any, dtype: Any) -> Any:
@@ -411,8 +444,9 @@ class HuggingFaceSource(WeightsSource):
         return model.to(dtype) if dtype is not None else model
 
     def build_random(self, *, dtype: Any, seed: int, num_layers: int | None = None, **kwargs: Any) -> Any:
-        config = self.load_config(num_layers=num_layers, **kwargs)
-        return build_random(self._constructor(config), dtype=dtype, seed=seed, init=init_random_, buffers_on_meta=True)
+        construct = self._constructor(self.load_config(num_layers=num_layers, **kwargs))
+        init = init_keeping_constructor_values(construct)
+        return build_random(construct, dtype=dtype, seed=seed, init=init, buffers_on_meta=True)
 
     def estimate_bytes(
         self, *, dtype: Any, path: Path | None = None, num_layers: int | None = None, **kwargs: Any

@@ -13,6 +13,7 @@ import torch
 
 from tt_forge_models import ForgeModel, ModelInfo
 from tt_forge_models.config import ModelGroup, ModelSource, ModelTask, StrEnum
+from tt_forge_models.inputs.tree import flatten
 from tt_forge_models.inputs.tree import tensors as _tensors
 from tt_forge_models.testing import all_variants, reduced_input_kwargs, reduced_kwargs
 
@@ -85,8 +86,11 @@ def test_inputs_contract(entry, dtype, monkeypatch):
     inputs = loader.load_inputs(dtype_override=dtype, batch_size=2)
     again = loader.load_inputs(dtype_override=dtype, batch_size=2)
     assert _batch_of(inputs) == 2
-    for ref, got, got_again in zip(_tensors(reference), _tensors(inputs), _tensors(again)):
-        assert got.shape[0] == 2
+    shared = {(name,) for name in loader.SHARED_INPUTS}  # e.g. label prompts every image shares
+    paths = [tuple(getattr(key, "key", key) for key in path) for path, _ in flatten(inputs)]
+    assert shared <= set(paths), f"SHARED_INPUTS names no input: {loader.SHARED_INPUTS}"
+    for path, ref, got, got_again in zip(paths, _tensors(reference), _tensors(inputs), _tensors(again)):
+        assert got.shape[0] == 2 or path in shared, f"{path} has no batch dimension"
         if ref.is_floating_point():
             assert got.dtype == dtype
         else:
