@@ -7,6 +7,7 @@ field. Only the standard library is imported here: listing every variant must no
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -46,6 +47,30 @@ def check_positive(owner: str, name: str, value: int | float | None) -> None:
         raise ValueError(f"{owner}.{name} must be > 0, got {value!r}")
 
 
+_CONFIG_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def config_paths(key: str | tuple[str, ...]) -> tuple[str, ...]:
+    """A config-field key (``"n_layer"``, ``"vision_config.num_hidden_layers"``) or a tuple of them,
+    as a tuple of dotted paths."""
+    return (key,) if isinstance(key, str) else tuple(key)
+
+
+def check_config_paths(owner: str, paths: tuple[str, ...], *, at_least_one: bool = False) -> None:
+    """A ValueError naming ``owner`` unless every path is dotted identifiers
+    (``vision_config.num_hidden_layers``), none repeats, and (``at_least_one``) there is one."""
+    if at_least_one and not paths:
+        raise ValueError(f"{owner} must name at least one config field, got an empty tuple")
+    for path in paths:
+        if not _CONFIG_PATH.fullmatch(path):
+            raise ValueError(
+                f"{owner} must be config field names, dotted into sub-configs "
+                f"('n_layer', 'vision_config.num_hidden_layers'), got {path!r}"
+            )
+    if len(set(paths)) != len(paths):
+        raise ValueError(f"{owner} names a field twice: {paths!r}")
+
+
 def plain(value: Any) -> Any:
     """``value`` as JSON-ready data: records as dicts, enums as strings, tuples as lists."""
     import enum
@@ -73,7 +98,12 @@ class HubWeights:
     config_file: the architecture config shipped beside the loader (relative to its folder), so
         ``weights="random"`` needs no hub.
     model_class: the transformers class that builds the variant (its task head).
-    layers_key: the config field that ``num_layers=`` cuts (GPT-2's ``n_layer``).
+    layers_key: the config field that ``num_layers=`` cuts (GPT-2's ``n_layer``); a dotted path
+        into a sub-config (SAM's ``vision_config.num_hidden_layers``); or a tuple of paths cut
+        together to the same depth (CLIP's text and vision towers), whose shallowest is the maximum.
+    layer_index_keys: config fields (dotted paths too) that list indices of the layers being cut
+        (SAM's ``vision_config.global_attn_indexes``); a cut keeps the indices below it, so the
+        config describes the layers the model has.
     mirror_packages: folders of installed packages (``"<package>/<folder>"``) holding an identical
         snapshot of the repository, read when the hub cache misses; mirror_sha256 pins their files.
     """
@@ -84,12 +114,15 @@ class HubWeights:
     revision: str
     config_file: str
     model_class: str
-    layers_key: str = "num_hidden_layers"
+    layers_key: str | tuple[str, ...] = "num_hidden_layers"
     mirror_packages: tuple[str, ...] = ()
     mirror_sha256: Mapping[str, str] = field(default_factory=dict)
+    layer_index_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_fields(self)
+        check_config_paths("HubWeights.layers_key", self.layer_paths, at_least_one=True)
+        check_config_paths("HubWeights.layer_index_keys", self.layer_index_keys)
         if not is_hex(self.revision, 40):
             raise ValueError(f"HubWeights.revision must be a 40-hex commit, got {self.revision!r}")
         for name, digest in self.mirror_sha256.items():
@@ -101,6 +134,11 @@ class HubWeights:
     def shipped(cls, repo_id: str, revision: str, model_class: str, **kwargs: Any) -> "HubWeights":
         """The record whose config ships where every loader puts it: ``configs/<org>-<name>.json``."""
         return cls(repo_id, revision, f"configs/{repo_id.replace('/', '-')}.json", model_class, **kwargs)
+
+    @property
+    def layer_paths(self) -> tuple[str, ...]:
+        """``layers_key`` as a tuple of dotted paths, however it was written."""
+        return config_paths(self.layers_key)
 
     @property
     def pretrained_model_name(self) -> str:
@@ -360,7 +398,9 @@ __all__ = [
     "TorchvisionWeights",
     "UrlWeights",
     "Weights",
+    "check_config_paths",
     "check_fields",
+    "config_paths",
     "is_hex",
     "plain",
 ]

@@ -38,7 +38,7 @@ def causal_lm_row(
     *,
     test_num_layers: int,
     test_num_params: int,
-    layers_key: str = "num_hidden_layers",
+    layers_key: str | tuple[str, ...] = "num_hidden_layers",
     group: ModelGroup = ModelGroup.GENERALITY,
     max_length: int = 128,
     max_new_tokens: int = 16,

@@ -50,7 +50,7 @@ def text_encoder_row(
     *,
     max_length: int = 128,
     group: ModelGroup = ModelGroup.GENERALITY,
-    layers_key: str = "num_hidden_layers",
+    layers_key: str | tuple[str, ...] = "num_hidden_layers",
     mirror_packages: tuple[str, ...] = (),
     mirror_sha256: dict[str, str] | None = None,
     language: str = "en",

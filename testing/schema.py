@@ -17,6 +17,7 @@ from typing import Any
 
 from ..config import DiffusersWeights, HubWeights, ModelConfig, ModelTask, TorchvisionWeights, UrlWeights
 from ..rows import WEIGHTS_RECORDS, InputSpec
+from ..weights.depth import depth, lookup
 
 #: Tasks whose inputs are images: only ``image_size`` is read.
 IMAGE_TASKS = frozenset(t for t in ModelTask if str(t).startswith("cv_"))
@@ -118,8 +119,13 @@ def _weights_problems(weights: Any, loader_dir: Path | None) -> list[str]:
         for folder in weights.mirror_packages:
             if folder.count("/") < 1 or not folder.split("/", 1)[0].isidentifier():
                 out.append(f"weights.mirror_packages entries are '<package>/<folder>', got {folder!r}")
-        if loader_dir is not None and _shipped_config(weights, loader_dir) is None:
+        data = None if loader_dir is None else _shipped_config(weights, loader_dir)
+        if loader_dir is not None and data is None:
             out.append(f"weights.config_file {weights.config_file!r} is not a JSON file beside the loader")
+        for path in weights.layer_index_keys if data is not None else ():
+            found, indices = lookup(data, path)
+            if not found or not isinstance(indices, list) or not all(type(i) is int for i in indices):
+                out.append(f"weights.layer_index_keys names {path!r}, which is no list of layer indices in the config")
     return out
 
 
@@ -188,7 +194,7 @@ def _test_problems(config: ModelConfig, depth: int | None, loader_dir: Path | No
         if depth is None:
             out.append(
                 f"test.num_layers is set but {type(config.weights).__name__} rows of this config cut no "
-                "depth (num_layers= is for Hugging Face rows whose shipped config has the layers_key field)"
+                "depth (num_layers= is for Hugging Face rows whose shipped config has the layers_key fields)"
             )
         elif test.num_layers >= depth:
             out.append(f"test.num_layers ({test.num_layers}) must be below the full depth ({depth})")
@@ -223,12 +229,15 @@ def _test_problems(config: ModelConfig, depth: int | None, loader_dir: Path | No
 
 
 def _depth(weights: Any, loader_dir: Path | None) -> int | None:
-    """The depth ``num_layers=`` cuts: the shipped config's ``layers_key`` for hub rows, else None."""
+    """The depth ``num_layers=`` cuts: for hub rows the shallowest of the shipped config's
+    ``layers_key`` fields (dotted paths into sub-configs), else None (also where one is missing)."""
     if not isinstance(weights, HubWeights) or loader_dir is None:
         return None
     data = _shipped_config(weights, loader_dir)
-    value = None if data is None else data.get(weights.layers_key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    try:
+        return None if data is None else depth(data, weights.layers_key, where=str(weights.config_file))
+    except (TypeError, ValueError):
+        return None
 
 
 def _shipped_config(weights: HubWeights | DiffusersWeights, loader_dir: Path) -> dict[str, Any] | None:

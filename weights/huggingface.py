@@ -12,13 +12,12 @@ import json
 import threading
 from itertools import chain
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 import transformers
 
 from ..errors import CorruptWeightsError, RemoteCodeError, WeightsUnavailableError, one_line
-from ..validation import check_int
 from . import (
     WeightsSource,
     check_sha256,
@@ -26,6 +25,7 @@ from . import (
     package_folder,
     read_state_dict,
 )
+from .depth import cut, cut_fields
 from .files import state_dict_differences
 from .hf_folder import beyond_the_cut, read_safetensors, safetensors_files
 from .materialize import (
@@ -287,7 +287,9 @@ _parameter_counts: dict[tuple[str, str], int] = {}
 class HuggingFaceSource(WeightsSource):
     """One transformers model class at a pinned hub revision with a config shipped here.
 
-    ``layers_key`` names the config field that ``num_layers=`` cuts (``num_hidden_layers``).
+    ``layers_key`` names the config field that ``num_layers=`` cuts (``num_hidden_layers``), a
+    dotted path into a sub-config, or a tuple of them; ``layer_index_keys`` the fields listing
+    layer indices that follow the cut (see :mod:`.depth`).
     ``mirrors`` are installed-package folders (``"<package>/<folder>"``) holding an identical
     snapshot of the repository; they are read when the hub cache misses, before any download.
     """
@@ -299,20 +301,25 @@ class HuggingFaceSource(WeightsSource):
         revision: str | None,
         config_file: Path,
         model_class: str,
-        layers_key: str = "num_hidden_layers",
+        layers_key: str | tuple[str, ...] = "num_hidden_layers",
         mirrors: tuple[str, ...] | list[str] = (),
         mirror_sha256: Mapping[str, str] | None = None,
+        layer_index_keys: tuple[str, ...] = (),
     ) -> None:
         self.hub_id = hub_id
         self.revision = revision
         self.config_file = Path(config_file)
         self.model_class = model_class
         self.layers_key = layers_key
+        self.layer_index_keys = tuple(layer_index_keys)
         self.mirrors = tuple(mirrors)
         #: file name -> sha256 of every file a mirror folder must hold, checked before it is read
         self.mirror_sha256 = dict(mirror_sha256 or {})
         #: set by ``load_pretrained`` when the weights came from a mirror: "<distribution> <version>"
         self.provenance: str | None = None
+        #: a family's correction of transformers' random init, run after it on random builds only
+        #: (set by a loader's ``_build_source``; SAM's draws its degenerate tensors as the checkpoint has them)
+        self.random_init: Callable[[Any], None] | None = None
 
     hub = True
 
@@ -346,13 +353,11 @@ class HuggingFaceSource(WeightsSource):
         return self._config_from(data, num_layers=num_layers, overrides=overrides, where=str(self.config_file))
 
     def _config_from(self, data: dict[str, Any], *, num_layers: Any, overrides: dict[str, Any], where: str) -> Any:
-        """A config object from ``data`` after the load options are checked: ``num_layers`` an
-        integer (TypeError otherwise) in ``1..`` the depth ``data`` has, every other keyword a
-        field of the config (a misspelt ``num_layer=2`` would otherwise build the full model)."""
+        """A config object from ``data`` after the load options are checked: every keyword a
+        field of the config (a misspelt ``num_layer=2`` would otherwise build the full model), then
+        ``num_layers`` an integer (TypeError otherwise) in ``1..`` the depth the config has, which
+        cuts every ``layers_key`` field and the layer indices that follow it (:func:`.depth.cut`)."""
         data = dict(data)
-        if num_layers is not None:
-            full = data.get(self.layers_key)
-            data[self.layers_key] = check_int(f"num_layers (of {where})", num_layers, minimum=1, maximum=full)
         if overrides:
             known = set(data) | set(transformers.AutoConfig.for_model(data["model_type"]).to_dict())
             unknown = sorted(set(overrides) - known)
@@ -362,9 +367,20 @@ class HuggingFaceSource(WeightsSource):
                     f"(num_layers) nor a field of its {data['model_type']} config"
                 )
         data.update(overrides)
-        _align_aliases_(data, changed=set(overrides) | ({self.layers_key} if num_layers is not None else set()))
+        changed = set(overrides)
+        if num_layers is not None:
+            data = cut(
+                data, num_layers, layers_key=self.layers_key, layer_index_keys=self.layer_index_keys, where=where
+            )
+            keys = (self.layers_key,) if isinstance(self.layers_key, str) else self.layers_key
+            changed |= {key for key in keys if "." not in key}
+        _align_aliases_(data, changed=changed)
         data.pop("auto_map", None)  # refused by check_folder_config before it gets here
         return transformers.AutoConfig.for_model(**data)
+
+    def cut_fields(self) -> set[str]:
+        """The (dotted) config fields ``num_layers=`` changes."""
+        return cut_fields(self.layers_key, self.layer_index_keys)
 
     def read_folder_config(self, folder: Path) -> dict[str, Any]:
         """``folder``'s config.json as a dict, checked against this variant (see
@@ -386,6 +402,8 @@ class HuggingFaceSource(WeightsSource):
         Compared with the shipped config: ``model_type``; for a task head, that ``architectures``
         names the variant's class (a BertModel folder has no QA head); and every integer field
         (sizes, depths, counts, and the number of labels), except those in ``overridden``.
+        Sub-configs (SAM's ``vision_config``, CLIP's towers) are compared field by field, named
+        by their dotted paths (``vision_config.hidden_size``); an overridden sub-config as a whole.
         The error names each differing field with both values.
         """
         if "auto_map" in data:
@@ -413,10 +431,11 @@ class HuggingFaceSource(WeightsSource):
             raise CorruptWeightsError(
                 f"{where} is not a valid {data.get('model_type')} config: {one_line(err)}"
             ) from err
-        ours = transformers.AutoConfig.for_model(**shipped).to_dict()
+        ours = _fields(transformers.AutoConfig.for_model(**shipped).to_dict())
+        theirs = _fields(theirs)
         differing = []
         for key, value in ours.items():
-            if key in overridden or key.endswith("token_id") or not _structural(value):
+            if _overridden(key, overridden) or key.endswith("token_id") or not _structural(value):
                 continue
             if theirs.get(key) != value:
                 differing.append(f"{key} {theirs.get(key)!r} (variant: {value!r})")
@@ -445,8 +464,20 @@ class HuggingFaceSource(WeightsSource):
 
     def build_random(self, *, dtype: Any, seed: int, num_layers: int | None = None, **kwargs: Any) -> Any:
         construct = self._constructor(self.load_config(num_layers=num_layers, **kwargs))
-        init = init_keeping_constructor_values(construct)
-        return build_random(construct, dtype=dtype, seed=seed, init=init, buffers_on_meta=True)
+        return build_random(construct, dtype=dtype, seed=seed, init=self._init(construct), buffers_on_meta=True)
+
+    def _init(self, construct: Any) -> Any:
+        """The init pass of a random build of ``construct``: transformers' own, with the
+        constructor's values for what it leaves unwritten (:func:`init_keeping_constructor_values`),
+        then the family's :attr:`random_init`, under the same seeded generator."""
+        transformers_init = init_keeping_constructor_values(construct)
+
+        def init(model: Any) -> None:
+            transformers_init(model)
+            if self.random_init is not None:
+                self.random_init(model)
+
+        return init
 
     def estimate_bytes(
         self, *, dtype: Any, path: Path | None = None, num_layers: int | None = None, **kwargs: Any
@@ -466,7 +497,7 @@ class HuggingFaceSource(WeightsSource):
     def _checked_folder_config(self, folder: Path, *, num_layers: Any, overrides: dict[str, Any]) -> Any:
         """The config object of a local or cached folder, after checking it against the variant."""
         data = self.read_folder_config(folder)
-        overridden = set(overrides) | ({self.layers_key} if num_layers is not None else set())
+        overridden = set(overrides) | (self.cut_fields() if num_layers is not None else set())
         self.check_folder_config(data, where=repr(str(folder)), overridden=overridden)
         return self._config_from(data, num_layers=num_layers, overrides=overrides, where=str(folder))
 
@@ -477,7 +508,7 @@ class HuggingFaceSource(WeightsSource):
         mirrors = self.mirror_folders()
         cached = self._hub_cached("config.json")
         if cached is not None:  # the cache is checked like any folder before its weights are read
-            overridden = set(kwargs) | ({self.layers_key} if num_layers is not None else set())
+            overridden = set(kwargs) | (self.cut_fields() if num_layers is not None else set())
             self.check_folder_config(
                 self.read_folder_config(Path(cached).parent), where=repr(cached), overridden=overridden
             )
@@ -692,6 +723,24 @@ def _align_aliases_(data: dict[str, Any], *, changed: set[str]) -> None:
         for mine, other in ((alias, target), (target, alias)):
             if mine in changed and other in data and other not in changed:
                 data[other] = data[mine]
+
+
+def _fields(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A config dict with its sub-configs (dicts that have a ``model_type``) flattened into dotted
+    keys: ``{"vision_config.hidden_size": 768, ...}``."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and "model_type" in value:
+            out.update(_fields(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _overridden(key: str, overridden: set[str]) -> bool:
+    """Whether the dotted ``key`` or a sub-config holding it is in ``overridden``."""
+    parts = key.split(".")
+    return any(".".join(parts[:n]) in overridden for n in range(1, len(parts) + 1))
 
 
 def _structural(value: Any) -> bool:

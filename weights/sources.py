@@ -29,6 +29,7 @@ def source_for(config: ModelConfig, loader_dir: Path) -> "WeightsSource":
             model_class=weights.model_class,
             mirrors=weights.mirror_packages,
             layers_key=weights.layers_key,
+            layer_index_keys=weights.layer_index_keys,
             mirror_sha256=weights.mirror_sha256,
         )
     if isinstance(weights, TorchvisionWeights):
