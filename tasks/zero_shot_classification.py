@@ -68,18 +68,23 @@ def zero_shot_row(
     max_length: int = CLIP_CONTEXT_LENGTH,
     special_ids: dict[str, int] = CLIP_BPE_SPECIAL_IDS,
     group: ModelGroup = ModelGroup.GENERALITY,
+    layers_key: str | tuple[str, ...] = ("text_config.num_hidden_layers", "vision_config.num_hidden_layers"),
+    test_num_layers: int | None = None,
+    test_num_params: int | None = None,
     **test: Any,
 ) -> ModelConfig:
     """One zero-shot row: hub weights with the config shipped in ``configs/``, square images of
     ``size``, prompts cut at ``max_length`` tokens, the vocabulary's ``special_ids`` (bos, eos, pad)
-    for synthetic ids; ``test`` are :class:`TestSpec` fields."""
+    for synthetic ids; ``num_layers=`` cuts both towers (``layers_key``), and the suite runs them
+    ``test_num_layers`` deep (``test_num_params`` parameters); ``test`` are other
+    :class:`TestSpec` fields."""
     return ModelConfig(
-        HubWeights.shipped(repo_id, revision, model_class),
+        HubWeights.shipped(repo_id, revision, model_class, layers_key=layers_key),
         ModelTask.CV_ZS_IMAGE_CLS,
         num_params,
         group,
         InputSpec(image_size=(3, size, size), max_length=max_length, special_ids=special_ids),
-        TestSpec(**test),
+        TestSpec(num_layers=test_num_layers, num_params=test_num_params, **test),
     )
 
 
@@ -91,6 +96,14 @@ class ZeroShotImageClassifierLoader(ForgeModel):
     #: The image processor's documented normalisation, used when the processor cannot be had.
     IMAGE_MEAN: ClassVar[tuple[float, float, float]] = CLIP_MEAN
     IMAGE_STD: ClassVar[tuple[float, float, float]] = CLIP_STD
+
+    def _attention_heads(self) -> dict[str, int]:
+        """Both towers' heads: a tensor-parallel device keeps whole ones in each."""
+        config = self.load_config()
+        return {
+            "text_config.num_attention_heads": config.text_config.num_attention_heads,
+            "vision_config.num_attention_heads": config.vision_config.num_attention_heads,
+        }
 
     def __init__(self, variant: Any = None) -> None:
         super().__init__(variant)

@@ -13,7 +13,7 @@ from ...tasks.mask_generation import MaskGenerationLoader, mask_gen_row
 
 
 class ModelVariant(StrEnum):
-    BASE = "Vit_Base"
+    BASE = "vit_base"  # upstream's Vit_Base
 
 
 # 93,735,472 is the published count, from transformers releases that kept the point encoder's
@@ -45,3 +45,7 @@ class ModelLoader(MaskGenerationLoader):
         ),
     }
     DEFAULT_VARIANT = ModelVariant.BASE
+    # The MLPs of the image encoder and the mask decoder's two-way transformer split Megatron-style.
+    # The encoder's attention projects q, k and v with one fused Linear (``attn.qkv``), which no
+    # contiguous split keeps whole, so attention is replicated.
+    TENSOR_PARALLEL = {"column": ("mlp.lin1",), "row": ("mlp.lin2",), "output_column": ()}

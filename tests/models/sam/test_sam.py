@@ -65,12 +65,12 @@ def _processor():
 
 
 def test_the_row_is_upstreams_variant_on_a_pinned_revision():
-    assert [str(v) for v in ModelVariant] == ["Vit_Base"] and ModelLoader.DEFAULT_VARIANT == ModelVariant.BASE
+    assert [str(v) for v in ModelVariant] == ["vit_base"] and ModelLoader.DEFAULT_VARIANT == ModelVariant.BASE
     row = ModelLoader.get_variant_config()
     assert row.task == ModelTask.CV_MASK_GEN and row.inputs.image_size == (3, 1024, 1024)
     assert row.weights.repo_id == "facebook/sam-vit-base" and row.weights.model_class == "SamModel"
     assert row.weights.revision == "70c1a07f894ebb5b307fd9eaaee97b9dfc16068f"
-    assert ModelLoader.get_model_info().name == "pytorch_sam_Vit_Base_cv_mask_gen_huggingface"
+    assert ModelLoader.get_model_info().name == "pytorch_sam_vit_base_cv_mask_gen_huggingface"
     # The published 93,735,472 counts the point encoder's (2, 128) Gaussian as a buffer.
     model = ModelLoader().load_model(device="meta")
     gaussian = model.shared_image_embedding.positional_embedding
