@@ -275,7 +275,7 @@ class ForgeModel(ABC):
         no ``TENSOR_PARALLEL`` layout (upstream's default)."""
         from .parallel import mesh_config
 
-        if self.TENSOR_PARALLEL is None:
+        if getattr(self, "TENSOR_PARALLEL", None) is None:  # upstream calls the default on any object
             return None, ()
         return mesh_config(num_devices, divides=self._mesh_divides(), **self._mesh_rows())
 
@@ -316,9 +316,10 @@ class ForgeModel(ABC):
         and of our DTensor :func:`.parallel.parallelize`."""
         from .parallel import strategy_shard_spec
 
-        if self.TENSOR_PARALLEL is None:
+        layout = getattr(self, "TENSOR_PARALLEL", None)
+        if layout is None:
             return None
-        return strategy_shard_spec(model, strategy=strategy, batch_axis=batch_axis, **self.TENSOR_PARALLEL)
+        return strategy_shard_spec(model, strategy=strategy, batch_axis=batch_axis, **layout)
 
     def load_shard_spec(self, model: "nn.Module") -> dict[Any, tuple[str | None, ...]] | None:
         """Upstream's form of :meth:`load_shard_plan`: each of ``model``'s parameter *tensors* to
