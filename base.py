@@ -265,7 +265,8 @@ class ForgeModel(ABC):
 
     #: keyword arguments of :func:`.parallel.transformer_shard_spec` naming the family's column-
     #: and row-parallel Linears (last parts of module names, such as ``q_proj`` or
-    #: ``intermediate.dense``); ``None``: no tensor-parallel layout (upstream's default).
+    #: ``intermediate.dense``) and stacked expert weights split by expert (``expert``: last parts
+    #: of parameter names); ``None``: no tensor-parallel layout (upstream's default).
     TENSOR_PARALLEL: ClassVar[Mapping[str, tuple[str, ...]] | None] = None
 
     def get_mesh_config(self, num_devices: int) -> tuple[Any, tuple[str, ...]]:

@@ -9,6 +9,11 @@ For a Linear weight, which is ``(out_features, in_features)``:
   partial outputs are summed across the axis.
 - all ``None``: replicated.
 
+A mixture of experts stacks its experts' weights in 3-D parameters (transformers' fused
+``experts.gate_up_proj`` ``(experts, 2 * intermediate, hidden)`` and ``experts.down_proj``):
+``("model", None, None)`` splits whole experts over the axis (expert parallelism; the router stays
+replicated, each device computes its own experts' share and the shares are summed).
+
 Loaders build specs with :func:`transformer_shard_spec` and meshes with :func:`mesh_config`.
 :func:`parallelize` applies a spec with DTensor (``ColwiseParallel``/``RowwiseParallel``), so a
 frontend's compiler and this repository's own CPU test read the same spec. Only the standard library
@@ -76,6 +81,7 @@ def transformer_shard_spec(
     column: Iterable[str] = ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj"),
     row: Iterable[str] = ("o_proj", "down_proj"),
     output_column: Iterable[str] = ("lm_head",),
+    expert: Iterable[str] = (),
 ) -> ShardSpec:
     """The Megatron split of a transformer: every parameter named, by the end of its module name.
 
@@ -87,14 +93,19 @@ def transformer_shard_spec(
     be split two ways. Embeddings and norms are replicated: they are small next to the layers, and
     a replicated embedding needs no collective before the first layer. A fused projection (one
     ``qkv`` Linear whose output is reshaped per head) must not be named: a contiguous slice of its
-    rows is not a set of whole heads.
+    rows is not a set of whole heads. ``expert`` names stacked expert weights by the end of their
+    *parameter* names (``experts.gate_up_proj``): their first dimension, the experts, is split
+    (expert parallelism). Splitting inside an expert is not offered: a fused ``gate_up_proj``
+    holds the gate rows then the up rows, so a contiguous slice is not a matching pair of them.
     """
-    column, row, output_column = set(column), set(row), set(output_column)
+    column, row, output_column, expert = set(column), set(row), set(output_column), set(expert)
     spec: ShardSpec = {}
     for name, param in model.named_parameters():
         module_name, _, kind = name.rpartition(".")
         is_column = _ends_with_any(module_name, column | output_column)
-        if kind == "weight" and param.dim() == 2 and is_column:
+        if param.dim() >= 2 and _ends_with_any(name, expert):
+            spec[name] = (MODEL_AXIS,) + (None,) * (param.dim() - 1)
+        elif kind == "weight" and param.dim() == 2 and is_column:
             spec[name] = (MODEL_AXIS, None)
         elif kind == "bias" and is_column:
             spec[name] = (MODEL_AXIS,)
@@ -123,7 +134,8 @@ def strategy_shard_spec(
     that it leaves whole split over ``batch_axis`` as well, so each weight is spread over the
     whole mesh: column-parallel ``("model", batch_axis)``, row-parallel ``(batch_axis, "model")``,
     embeddings ``(None, batch_axis)``, norms ``(batch_axis,)``, as upstream's Llama loader
-    writes them. ``names`` pass ``column=``, ``row=``, ``output_column=`` through.
+    writes them; stacked experts ``("model", None, batch_axis)``. ``names`` pass ``column=``,
+    ``row=``, ``output_column=``, ``expert=`` through.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown sharding strategy {strategy!r}; accepted: {', '.join(map(repr, STRATEGIES))}")
@@ -170,6 +182,12 @@ def tensor_parallel_plan(model: "nn.Module", spec: ShardSpec) -> dict[str, Any]:
         module_name, _, kind = name.rpartition(".")
         if any(axis not in (None, *AXES) for axis in placement):
             raise ValueError(f"shard spec of {name!r} names an unknown axis: {placement}; axes: {AXES}")
+        if kind not in ("weight", "bias") and MODEL_AXIS in placement:
+            raise ValueError(
+                f"shard spec of {name!r} is {placement}: DTensor's module plans split Linear weights "
+                "only, not stacked expert weights (expert parallelism); give those placements to a "
+                "compiler that takes a sharding per tensor (torch_xla's mark_sharding), or keep them replicated"
+            )
         if kind != "weight" or module_name not in modules or all(axis is None for axis in placement):
             continue
         if placement == (MODEL_AXIS, None):

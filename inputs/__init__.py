@@ -28,7 +28,8 @@ def check_input_bytes(num_bytes: int, what: str) -> None:
 def cast_floating(obj: Any, dtype: Any) -> Any:
     """Cast floating tensors in ``obj`` (any nesting :mod:`.tree` walks) to ``dtype``; leave the rest.
 
-    A transformers KV cache (decode-step inputs) has its key and value tensors cast in place.
+    A transformers cache (decode-step inputs) has its key and value tensors (or its convolution and
+    recurrent states) cast in place.
     """
     if dtype is None:
         return obj
@@ -43,11 +44,18 @@ def cast_floating(obj: Any, dtype: Any) -> Any:
 def _cast_cache_(cache: Any, dtype: Any) -> None:
     import torch
 
+    from .tree import STATE_ATTRS
+
     for layer in getattr(cache, "layers", None) or []:
         for name in ("keys", "values"):
             tensor = getattr(layer, name, None)
             if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
                 setattr(layer, name, tensor.to(dtype))
+        for name in STATE_ATTRS:  # a state-space layer's states, by state index
+            states = getattr(layer, name, None)
+            for index, tensor in states.items() if isinstance(states, dict) else ():
+                if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+                    states[index] = tensor.to(dtype)
         if isinstance(getattr(layer, "dtype", None), torch.dtype):
             layer.dtype = dtype  # the layer allocates what it appends in this dtype
 

@@ -61,11 +61,19 @@ def tokenizer_problem(
     vocab_size: int,
     special_tokens: Sequence[str] = ("cls_token", "sep_token", "pad_token"),
     vocab_sha256: str | None = None,
+    pad_multiple: int = 1,
 ) -> str | None:
-    """Why ``tokenizer`` cannot be trusted for a model with ``vocab_size`` embeddings, or None."""
+    """Why ``tokenizer`` cannot be trusted for a model with ``vocab_size`` embeddings, or None.
+
+    Its size must be the vocabulary's, or, for a model that pads its embedding table to a multiple
+    of ``pad_multiple`` rows (Mamba's ``pad_vocab_size_multiple``: 50,277 tokens in 50,280 rows),
+    round up to it.
+    """
     size = len(tokenizer)
-    if size != vocab_size:
-        return f"it has {size} tokens but the model has a vocabulary of {vocab_size}"
+    padded = -(-size // pad_multiple) * pad_multiple if pad_multiple > 1 else size
+    if padded != vocab_size:
+        padding = f" (padded to a multiple of {pad_multiple}: {padded})" if pad_multiple > 1 else ""
+        return f"it has {size} tokens{padding} but the model has a vocabulary of {vocab_size}"
     unk = getattr(tokenizer, "unk_token_id", None)
     for attr in special_tokens:
         token_id = getattr(tokenizer, f"{attr}_id", None)
@@ -88,6 +96,7 @@ def load_tokenizer(
     special_tokens: Sequence[str] = ("cls_token", "sep_token", "pad_token"),
     offline: bool | None = None,
     warn: bool = True,
+    pad_multiple: int = 1,
 ) -> Any | None:
     """A verified tokenizer for ``hub_id`` at ``revision``, or None when none can be had.
 
@@ -95,6 +104,7 @@ def load_tokenizer(
     that hold an identical tokenizer; they are tried in order after the model's own. When
     ``vocab_sha256`` is given a fallback must match it (see :func:`vocab_fingerprint`).
     ``offline`` defaults to the package's offline rule (switches set, or the hub not answering).
+    ``pad_multiple``: the model pads its vocabulary to a multiple of it (see :func:`tokenizer_problem`).
     With ``warn``, returning None emits one :class:`PreprocessorFallbackWarning` saying what was
     tried and how to get the real tokenizer.
     """
@@ -113,7 +123,11 @@ def load_tokenizer(
             tried.append(f"{where}: {type(err).__name__}")
             continue
         problem = tokenizer_problem(
-            tokenizer, vocab_size=vocab_size, special_tokens=special_tokens, vocab_sha256=fingerprint
+            tokenizer,
+            vocab_size=vocab_size,
+            special_tokens=special_tokens,
+            vocab_sha256=fingerprint,
+            pad_multiple=pad_multiple,
         )
         if problem is None:
             return tokenizer

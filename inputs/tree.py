@@ -4,9 +4,10 @@ entries come, what each entry's path is called, and how a container is rebuilt.
 Containers are what ``torch.utils._pytree`` knows (dicts, lists, tuples, namedtuples, transformers'
 ``ModelOutput`` and diffusers' ``BaseOutput``, which register themselves; a mapping registered
 without key paths is named by its keys) plus any other mapping (a ``BatchEncoding``, rebuilt as a
-plain dict) and list or tuple subclass. A transformers KV cache is a leaf of the structure (it is
+plain dict) and list or tuple subclass. A transformers cache is a leaf of the structure (it is
 state a forward mutates, so it is passed along as it is, never copied) whose key and value
-tensors :func:`flatten` still reports, under ``.cache[i]``. ``None`` entries are skipped.
+tensors (or a state-space model's convolution and recurrent states) :func:`flatten` still
+reports, under ``.cache[i]``. ``None`` entries are skipped.
 
 Paths are those the goldens store: mapping keys joined by dots (``start_logits``, ``b.c``),
 positions in brackets (``[0]``, ``a[1][0]``); a tuple is positional whatever its field names, as
@@ -24,7 +25,7 @@ Path = tuple[Key, ...]
 
 
 def is_cache(obj: Any) -> bool:
-    """A transformers KV cache: layers of keys and values (``DynamicCache``), or the
+    """A transformers cache: layers of keys and values or of states (``DynamicCache``), or the
     ``key_cache``/``value_cache`` lists of older releases."""
     return hasattr(obj, "get_seq_length") and (
         isinstance(getattr(obj, "layers", None), list) or hasattr(obj, "key_cache")
@@ -32,12 +33,23 @@ def is_cache(obj: Any) -> bool:
 
 
 def cache_tensors(cache: Any) -> list[Any]:
-    """The key and value tensors of ``cache``: per layer key then value, or (older releases) all
-    keys then all values. A layer not filled yet gives ``None``s."""
+    """The tensors of ``cache``: per layer key then value, or (older releases) all keys then all
+    values; a state-space layer's convolution then recurrent states (one per state index) instead.
+    A layer not filled yet gives ``None``s."""
     layers = getattr(cache, "layers", None)
     if isinstance(layers, list):
-        return [t for layer in layers for t in (getattr(layer, "keys", None), getattr(layer, "values", None))]
+        return [t for layer in layers for t in _layer_tensors(layer)]
     return list(cache.key_cache) + list(cache.value_cache)
+
+
+def _layer_tensors(layer: Any) -> list[Any]:
+    states = [s for s in (getattr(layer, name, None) for name in STATE_ATTRS) if isinstance(s, dict)]
+    kv = [] if states and not hasattr(layer, "keys") else [getattr(layer, "keys", None), getattr(layer, "values", None)]
+    return kv + [by_index[i] for by_index in states for i in sorted(by_index)]
+
+
+#: a state-space cache layer's tensors (transformers' linear-attention layers): state index to tensor
+STATE_ATTRS = ("conv_states", "recurrent_states")
 
 
 def _open(obj: Any) -> tuple[list[Key], list[Any], Callable[[list[Any]], Any]] | None:
@@ -132,7 +144,7 @@ def tensors(obj: Any) -> list[Any]:
 
 
 def caches(obj: Any) -> Iterator[Any]:
-    """Every KV cache in ``obj``, in :func:`flatten` order."""
+    """Every transformers cache in ``obj``, in :func:`flatten` order."""
     if is_cache(obj):
         yield obj
         return

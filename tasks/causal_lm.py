@@ -6,10 +6,13 @@ the names of its column- and row-parallel Linears (``TENSOR_PARALLEL``). This ba
 
 - inputs: the row's prompt, tokenized (or synthetic ids when no verified tokenizer can be had),
   left-padded to ``max_length`` or ``seq_len=`` (see :mod:`..generation`); ``mode="decode"`` (and
-  upstream's ``load_inputs_decode``) for one decode step with a KV cache, without weights;
-- ``decode_output``: the next token, or greedy generation with the KV cache given the model;
+  upstream's ``load_inputs_decode``) for one decode step with a KV cache, without weights; a
+  state-space model (Mamba) gets no positions, and its decode step carries its convolution and SSM
+  states instead of keys and values;
+- ``decode_output``: the next token, or greedy generation with the cache given the model;
 - multi-device: the base's ``get_mesh_config``, ``load_shard_plan`` (megatron, fsdp) and
-  ``load_shard_spec``, with the attention and KV heads to divide and the row's 2-D mesh.
+  ``load_shard_spec``, with the attention and KV heads (and the experts a layout splits) to divide
+  and the row's 2-D mesh.
 
 Only the standard library and ``base``/``config`` are imported at module level.
 """
@@ -17,7 +20,7 @@ Only the standard library and ``base``/``config`` are imported at module level.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Mapping
 
 from ..base import ForgeModel
 from ..config import HubWeights, InputSpec, LLMModelConfig, ModelGroup, ModelTask, TestSpec
@@ -45,17 +48,21 @@ def causal_lm_row(
     prompt: str = PROMPT,
     mesh_batch_rows: int = 1,
     mesh_batch_rows_from: int | None = None,
+    test_overrides: Mapping[str, Any] | None = None,
+    **test: Any,
 ) -> LLMModelConfig:
     """One causal-LM row: hub weights with the config shipped in ``configs/``, the prompt padded
-    to ``max_length``, the reduced test build (``test_num_layers`` deep, ``test_num_params``
-    parameters) and, from ``mesh_batch_rows_from`` devices up, a mesh of ``mesh_batch_rows`` rows."""
+    to ``max_length``, the reduced test build (``test_num_layers`` deep, narrowed by the config
+    keywords ``test_overrides``, ``test_num_params`` parameters; ``test`` holds the rest of its
+    :class:`TestSpec`: ``bf16_pcc``, ``export_unsupported``, ``quirks``) and, from
+    ``mesh_batch_rows_from`` devices up, a mesh of ``mesh_batch_rows`` rows."""
     return LLMModelConfig(
         HubWeights.shipped(repo_id, revision, model_class, layers_key=layers_key),
         ModelTask.NLP_CAUSAL_LM,
         num_params,
         group,
         InputSpec(max_length=max_length, max_new_tokens=max_new_tokens, prompt=prompt),
-        TestSpec(num_layers=test_num_layers, num_params=test_num_params),
+        TestSpec(num_layers=test_num_layers, overrides=dict(test_overrides or {}), num_params=test_num_params, **test),
         mesh_batch_rows,
         mesh_batch_rows_from,
     )
@@ -69,6 +76,13 @@ class CausalLMLoader(ForgeModel):
         """The full shipped config, read once per loader for what this base looks up in it (heads,
         end-of-sequence ids, vocabulary, padding id); ``load_config()`` gives callers their own copy."""
         return self.load_config()
+
+    @functools.cached_property
+    def _state_space(self) -> bool:
+        """Whether the model caches fixed-size states (Mamba) rather than keys and values."""
+        from .generation import is_state_space
+
+        return is_state_space(self._shipped_config)
 
     # ---- inputs --------------------------------------------------------------------------------
 
@@ -89,9 +103,11 @@ class CausalLMLoader(ForgeModel):
         renamed it), a ``DynamicCache`` of seeded random keys and values shaped ``(batch,
         kv_heads, seq_len, head_dim)`` for each of the ``num_layers`` layers (pass the same
         ``num_layers`` and config overrides as to ``load_model``). A forward appends to
-        the cache in place: call ``load_inputs`` again for every run.
+        the cache in place: call ``load_inputs`` again for every run. A state-space model's step is
+        the token and its cache of seeded random convolution and SSM states, shaped as the model
+        (built on the meta device, no weights) fills them; it has no mask and no positions.
         """
-        from .generation import decode_step_inputs, synthetic_cache
+        from .generation import decode_step_inputs, synthetic_cache, synthetic_state_cache
 
         if mode not in ("prefill", "decode"):
             raise ValueError(f"unknown mode {mode!r}; accepted: 'prefill', 'decode'")
@@ -102,7 +118,11 @@ class CausalLMLoader(ForgeModel):
                 raise TypeError(f"{given}: num_layers and config overrides only shape mode='decode' inputs")
             return prefill
         config = self.load_config(num_layers=num_layers, **overrides)
-        cache = synthetic_cache(config, batch_size=batch_size, past_len=prefill["input_ids"].shape[1])
+        if self._state_space:
+            meta_model = self.source.build_meta(num_layers=num_layers, **overrides)
+            cache = synthetic_state_cache(config, meta_model, batch_size=batch_size)
+        else:
+            cache = synthetic_cache(config, batch_size=batch_size, past_len=prefill["input_ids"].shape[1])
         # The prompt's last token again: a valid, deterministic id without running a model.
         return decode_step_inputs(prefill, prefill["input_ids"][:, -1], cache)
 
@@ -111,7 +131,8 @@ class CausalLMLoader(ForgeModel):
 
         seq_len = self._variant_config.inputs.max_length if seq_len is None else seq_len
         ids, pad_id = self._prompt_ids()
-        return prefill_inputs(ids, batch_size=batch_size, seq_len=seq_len, pad_id=pad_id)
+        positions = not self._state_space
+        return prefill_inputs(ids, batch_size=batch_size, seq_len=seq_len, pad_id=pad_id, positions=positions)
 
     def load_decode_inputs(
         self,
@@ -172,13 +193,20 @@ class CausalLMLoader(ForgeModel):
     # ---- multi-device --------------------------------------------------------------------------
 
     def _mesh_divides(self) -> dict[str, int]:
-        """Attention and KV heads: each device keeps whole ones."""
+        """Attention and KV heads: each device keeps whole ones; and, where the layout splits whole
+        experts over the model axis (``TENSOR_PARALLEL["expert"]``), the experts."""
         config = self._shipped_config
         heads = config.num_attention_heads
-        return {
+        divides = {
             "num_attention_heads": heads,
             "num_key_value_heads": getattr(config, "num_key_value_heads", None) or heads,
         }
+        if (self.TENSOR_PARALLEL or {}).get("expert"):
+            for name in ("num_local_experts", "num_experts"):
+                if isinstance(getattr(config, name, None), int):
+                    divides[name] = getattr(config, name)
+                    break
+        return divides
 
     def _mesh_rows(self) -> dict[str, Any]:
         """``(rows, n/rows)`` from ``mesh_batch_rows_from`` devices up where the row asks for it."""
@@ -187,7 +215,7 @@ class CausalLMLoader(ForgeModel):
 
     def load_inputs_decode(self, dtype_override: Any = None, batch_size: int = 1, **kwargs: Any) -> dict[str, Any]:
         """Upstream's name for the decode step: ``load_inputs(mode="decode", ...)``, a new token
-        per row and a KV cache of the full depth (pass ``num_layers=`` to match a cut model)."""
+        per row and a cache of the full depth (pass ``num_layers=`` to match a cut model)."""
         return self.load_inputs(dtype_override=dtype_override, batch_size=batch_size, mode="decode", **kwargs)
 
     # ---- tokenizer -----------------------------------------------------------------------------
@@ -198,7 +226,9 @@ class CausalLMLoader(ForgeModel):
 
     def _tokenizer(self, *, warn: bool = True) -> Any:
         """The real tokenizer at the pinned revision, trusted only when its size is the config's
-        vocabulary and it has a BOS token; else None (with one warning when ``warn``)."""
+        vocabulary (rounded up to the config's ``pad_vocab_size_multiple`` where the model pads
+        its embeddings, as Mamba does) and it has a BOS token; else None (with one warning when
+        ``warn``)."""
         from ..inputs.text import load_tokenizer
 
         source, config = self.source, self._shipped_config
@@ -209,6 +239,7 @@ class CausalLMLoader(ForgeModel):
             special_tokens=("bos_token",),
             offline=source.offline(),
             warn=warn,
+            pad_multiple=getattr(config, "pad_vocab_size_multiple", None) or 1,
         )
 
     def _prompt_ids(self) -> tuple[list[int], int]:

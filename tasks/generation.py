@@ -16,6 +16,12 @@ A decode step is one new token per row plus the cache of everything before it, e
 ``(batch, kv_heads, past_len, head_dim)`` keys and values per layer; a forward **appends to it in
 place**, so build fresh decode inputs for every run that must see the same cache.
 
+State-space models (Mamba: every layer's cache is a convolution state and a recurrent SSM state,
+transformers' linear-attention cache layers, see :func:`is_state_space`) have no positions and
+attend to no past: their prefill has no ``position_ids``, and a decode step is the new token and
+the states (a fixed size, whatever the prefill's length), with no mask, as ``generate`` feeds
+them. A forward updates the states in place too.
+
 Only the standard library is imported at module level.
 """
 
@@ -76,12 +82,15 @@ def position_ids_from_mask(attention_mask: "torch.Tensor") -> "torch.Tensor":
     return positions.masked_fill(attention_mask == 0, 1)
 
 
-def prefill_inputs(token_ids: Sequence[int], *, batch_size: int, seq_len: int, pad_id: int) -> dict[str, Any]:
-    """``input_ids``, ``attention_mask`` and ``position_ids`` of shape ``(batch_size, seq_len)``,
-    and ``use_cache=False``.
+def prefill_inputs(
+    token_ids: Sequence[int], *, batch_size: int, seq_len: int, pad_id: int, positions: bool = True
+) -> dict[str, Any]:
+    """``input_ids``, ``attention_mask`` and (with ``positions``) ``position_ids`` of shape
+    ``(batch_size, seq_len)``, and ``use_cache=False``.
 
     The prompt is left-padded with ``pad_id`` to ``seq_len``, or cut to its first ``seq_len``
-    tokens (keeping the BOS token) when longer. Every row is the same prompt.
+    tokens (keeping the BOS token) when longer. Every row is the same prompt. A state-space model
+    has no positions (``positions=False``).
     """
     import torch
 
@@ -97,16 +106,29 @@ def prefill_inputs(token_ids: Sequence[int], *, batch_size: int, seq_len: int, p
     mask = torch.cat([torch.zeros(pad, dtype=torch.long), torch.ones(len(ids), dtype=torch.long)])
     input_ids = row.expand(batch_size, seq_len).clone()
     attention_mask = mask.expand(batch_size, seq_len).clone()
-    return {
-        "input_ids": input_ids,
-        "attention_mask": attention_mask,
-        "position_ids": position_ids_from_mask(attention_mask),
-        "use_cache": False,
-    }
+    out = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if positions:
+        out["position_ids"] = position_ids_from_mask(attention_mask)
+    return {**out, "use_cache": False}
 
 
 def _tensors_only(inputs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "position_ids")}
+
+
+def is_state_space(config: Any) -> bool:
+    """Whether every layer of ``config``'s model caches a fixed-size state (transformers'
+    linear-attention cache layers: Mamba's convolution and SSM states) rather than keys and values.
+    Read from the cache transformers itself builds for the config, so it follows the installed
+    version's layer types."""
+    from transformers import DynamicCache
+
+    return _all_states(DynamicCache(config=config))
+
+
+def _all_states(cache: Any) -> bool:
+    kinds = getattr(cache, "is_linear", None)
+    return bool(kinds) and all(kinds)
 
 
 def cache_shapes(config: Any, *, batch_size: int, past_len: int) -> list[tuple[int, int, int, int]]:
@@ -115,6 +137,57 @@ def cache_shapes(config: Any, *, batch_size: int, past_len: int) -> list[tuple[i
     kv_heads = getattr(config, "num_key_value_heads", None) or heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
     return [(batch_size, kv_heads, past_len, head_dim)] * config.num_hidden_layers
+
+
+def state_shapes(meta_model: "nn.Module", *, batch_size: int) -> list[dict[str, list[tuple[int, ...] | None]]]:
+    """Per layer, the shapes of its ``"conv"`` and ``"recurrent"`` states (one per state index,
+    ``None`` for one the layer does not keep), read from one token run through ``meta_model`` (the
+    model built on the meta device: no weights, no arithmetic), so they are the model's own."""
+    import torch
+
+    ids = torch.zeros(batch_size, 1, dtype=torch.long, device="meta")
+    with torch.no_grad():
+        cache = getattr(meta_model(input_ids=ids, use_cache=True), cache_keyword())
+    out = []
+    for layer in cache.layers:
+        shapes = {}
+        for kind, attr in (("conv", "conv_states"), ("recurrent", "recurrent_states")):
+            states = getattr(layer, attr, None) or {}
+            shapes[kind] = [None if states[i] is None else tuple(states[i].shape) for i in sorted(states)]
+        out.append(shapes)
+    return out
+
+
+def synthetic_state_cache(config: Any, meta_model: "nn.Module", *, batch_size: int, seed: int = 0) -> Any:
+    """A ``DynamicCache`` of ``config``'s state-space layers with seeded N(0, 1) convolution and
+    recurrent states, shaped as ``meta_model`` (built on the meta device) fills them: the cache a
+    decode step after some prefill holds, without weights. See :func:`state_shapes`."""
+    import torch
+    from transformers import DynamicCache
+
+    from ..inputs import check_input_bytes
+
+    shapes = state_shapes(meta_model, batch_size=batch_size)
+    sizes = [s for layer in shapes for kind in layer.values() for s in kind if s is not None]
+    check_input_bytes(sum(4 * _numel(s) for s in sizes), f"the states of {len(shapes)} state-space layers")
+    generator = torch.Generator().manual_seed(seed)
+    cache = DynamicCache(config=config)
+    for index, layer in enumerate(shapes):
+        for state, shape in enumerate(layer["conv"]):
+            if shape is not None:
+                conv = torch.randn(shape, generator=generator)
+                cache.update_conv_state(conv, index, state_idx=state, conv_kernel_size=shape[-1])
+        for state, shape in enumerate(layer["recurrent"]):
+            if shape is not None:
+                cache.update_recurrent_state(torch.randn(shape, generator=generator), index, state_idx=state)
+    return cache
+
+
+def _numel(shape: Sequence[int]) -> int:
+    n = 1
+    for side in shape:
+        n *= side
+    return n
 
 
 def synthetic_cache(config: Any, *, batch_size: int, past_len: int, seed: int = 0) -> Any:
@@ -151,14 +224,19 @@ def cache_keyword() -> str:
 
 
 def decode_step_inputs(prefill: dict[str, "torch.Tensor"], next_tokens: "torch.Tensor", cache: Any) -> dict[str, Any]:
-    """One new token per row after ``prefill``, with ``cache`` holding the prefill's keys and values."""
+    """One new token per row after ``prefill``, with ``cache`` holding the prefill's keys and values
+    (the mask and positions one longer), or a state-space model's states (the token and the states
+    only: see the module docstring)."""
     import torch
 
     mask = prefill["attention_mask"]
     batch = mask.shape[0]
+    input_ids = next_tokens.reshape(batch, 1).long()
+    if _all_states(cache):
+        return {"input_ids": input_ids, cache_keyword(): cache}
     attention_mask = torch.cat([mask, torch.ones(batch, 1, dtype=mask.dtype)], dim=-1)
     return {
-        "input_ids": next_tokens.reshape(batch, 1).long(),
+        "input_ids": input_ids,
         "attention_mask": attention_mask,
         "position_ids": mask.long().sum(-1, keepdim=True),
         cache_keyword(): cache,
@@ -197,6 +275,7 @@ def greedy_generate(model: "nn.Module", prefill: dict[str, "torch.Tensor"], max_
     max_new_tokens = check_int("max_new_tokens", max_new_tokens, minimum=1)
     device = _model_device(model)
     prefill = {k: v.cpu() for k, v in _tensors_only(prefill).items()}
+    mask = prefill["attention_mask"]
     tokens = []
     with torch.no_grad():
         step = decode_inputs_from_model(model, prefill)
@@ -206,8 +285,8 @@ def greedy_generate(model: "nn.Module", prefill: dict[str, "torch.Tensor"], max_
                 break
             out = model(**move_to(step, device), use_cache=True)
             next_tokens = out.logits[:, -1].argmax(-1).cpu()
-            grown = {"attention_mask": step["attention_mask"]}
-            step = decode_step_inputs(grown, next_tokens, getattr(out, cache_keyword()))
+            mask = torch.cat([mask, torch.ones(mask.shape[0], 1, dtype=mask.dtype)], dim=-1)
+            step = decode_step_inputs({"attention_mask": mask}, next_tokens, getattr(out, cache_keyword()))
     return torch.cat(tokens, dim=-1)
 
 
@@ -231,7 +310,10 @@ __all__ = [
     "decode_inputs_from_model",
     "decode_step_inputs",
     "greedy_generate",
+    "is_state_space",
     "position_ids_from_mask",
     "prefill_inputs",
+    "state_shapes",
     "synthetic_cache",
+    "synthetic_state_cache",
 ]
