@@ -65,6 +65,9 @@ class ForgeModel(ABC):
     _VARIANTS: ClassVar[Mapping[StrEnum, ModelConfig]] = {}
     DEFAULT_VARIANT: ClassVar[StrEnum | None] = None
     FRAMEWORK: ClassVar[Framework] = Framework.TORCH
+    #: whether a person-readable ``decode_output`` needs the model (greedy generation of a
+    #: transcript): then ``run`` passes ``model=`` and ``inputs=`` to it
+    DECODE_GENERATES: ClassVar[bool] = False
 
     def __init__(self, variant: StrEnum | str | None = None) -> None:
         self._variant = self._resolve_variant(variant)

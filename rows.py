@@ -73,9 +73,12 @@ class HubWeights:
     config_file: the architecture config shipped beside the loader (relative to its folder), so
         ``weights="random"`` needs no hub.
     model_class: the transformers class that builds the variant (its task head).
-    layers_key: the config field that ``num_layers=`` cuts (GPT-2's ``n_layer``).
+    layers_key: the config field that ``num_layers=`` cuts (GPT-2's ``n_layer``), or a tuple of
+        fields cut together (an encoder-decoder's ``("encoder_layers", "decoder_layers")``).
     mirror_packages: folders of installed packages (``"<package>/<folder>"``) holding an identical
         snapshot of the repository, read when the hub cache misses; mirror_sha256 pins their files.
+    mirror_format: what the mirror folders hold: ``"huggingface"`` (a ``save_pretrained`` snapshot)
+        or ``"ctranslate2"`` (a CTranslate2 ``model.bin`` of the same weights, converted on load).
     """
 
     kind: ClassVar[str] = "huggingface"
@@ -84,14 +87,24 @@ class HubWeights:
     revision: str
     config_file: str
     model_class: str
-    layers_key: str = "num_hidden_layers"
+    layers_key: str | tuple[str, ...] = "num_hidden_layers"
     mirror_packages: tuple[str, ...] = ()
     mirror_sha256: Mapping[str, str] = field(default_factory=dict)
+    mirror_format: str = "huggingface"
+
+    #: what a mirror folder may hold (see ``mirror_format``)
+    MIRROR_FORMATS: ClassVar[tuple[str, ...]] = ("huggingface", "ctranslate2")
 
     def __post_init__(self) -> None:
         check_fields(self)
         if not is_hex(self.revision, 40):
             raise ValueError(f"HubWeights.revision must be a 40-hex commit, got {self.revision!r}")
+        if not self.layers_keys:
+            raise ValueError("HubWeights.layers_key must name at least one config field")
+        if self.mirror_format not in self.MIRROR_FORMATS:
+            raise ValueError(
+                f"HubWeights.mirror_format must be one of {', '.join(self.MIRROR_FORMATS)}, got {self.mirror_format!r}"
+            )
         for name, digest in self.mirror_sha256.items():
             check_sha256("HubWeights", f"mirror_sha256[{name!r}]", digest)
         if self.mirror_sha256 and not self.mirror_packages:
@@ -101,6 +114,11 @@ class HubWeights:
     def shipped(cls, repo_id: str, revision: str, model_class: str, **kwargs: Any) -> "HubWeights":
         """The record whose config ships where every loader puts it: ``configs/<org>-<name>.json``."""
         return cls(repo_id, revision, f"configs/{repo_id.replace('/', '-')}.json", model_class, **kwargs)
+
+    @property
+    def layers_keys(self) -> tuple[str, ...]:
+        """``layers_key`` as a tuple: every config field ``num_layers=`` cuts."""
+        return (self.layers_key,) if isinstance(self.layers_key, str) else self.layers_key
 
     @property
     def pretrained_model_name(self) -> str:

@@ -43,13 +43,16 @@ def cast_floating(obj: Any, dtype: Any) -> Any:
 def _cast_cache_(cache: Any, dtype: Any) -> None:
     import torch
 
-    for layer in getattr(cache, "layers", None) or []:
-        for name in ("keys", "values"):
-            tensor = getattr(layer, name, None)
-            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
-                setattr(layer, name, tensor.to(dtype))
-        if isinstance(getattr(layer, "dtype", None), torch.dtype):
-            layer.dtype = dtype  # the layer allocates what it appends in this dtype
+    from .tree import sub_caches
+
+    for part in sub_caches(cache):  # an encoder-decoder cache: its self- and cross-attention caches
+        for layer in getattr(part, "layers", None) or []:
+            for name in ("keys", "values"):
+                tensor = getattr(layer, name, None)
+                if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+                    setattr(layer, name, tensor.to(dtype))
+            if isinstance(getattr(layer, "dtype", None), torch.dtype):
+                layer.dtype = dtype  # the layer allocates what it appends in this dtype
 
 
 def bind_inputs(model: Any, inputs: Any) -> Any:

@@ -40,7 +40,10 @@ _READS = {
         {"max_length", "language", "special_ids", "vocab_sha256", "tokenizer_fallbacks"},
         {"max_length", "language", "special_ids"},
     ),
+    "speech_recognition": ({"max_new_tokens"}, {"max_new_tokens"}),
 }
+#: the files a speech-recognition row ships beside its config (``configs/<org>-<name>.<kind>.json``)
+_ASR_FILES = ("preprocessor", "generation")
 _SPECIAL_IDS = {"pad", "unk", "cls", "sep", "mask"}
 _UNSET = InputSpec()
 
@@ -53,6 +56,8 @@ def task_kind(task: ModelTask) -> str | None:
         return "causal_lm"
     if task in TEXT_ENCODER_TASKS:
         return "text_encoder"
+    if task == ModelTask.AUDIO_ASR:
+        return "speech_recognition"
     return None
 
 
@@ -66,6 +71,13 @@ def row_problems(config: Any, loader_dir: Path | None = None) -> list[str]:
     if not isinstance(weights, WEIGHTS_RECORDS):
         return [f"weights must be one of {', '.join(r.__name__ for r in WEIGHTS_RECORDS)}"]
     problems += _weights_problems(weights, loader_dir)
+    if task_kind(config.task) == "speech_recognition" and isinstance(weights, HubWeights) and loader_dir is not None:
+        config_file = Path(loader_dir) / weights.config_file
+        for kind in _ASR_FILES:
+            if not config_file.with_name(f"{config_file.stem}.{kind}.json").is_file():
+                problems.append(
+                    f"a speech-recognition row ships configs/<org>-<name>.{kind}.json; {config_file.stem} has none"
+                )
     problems += _input_problems(config)
     problems += _test_problems(config, _depth(weights, loader_dir))
     return problems
@@ -146,8 +158,10 @@ def _depth(weights: Any, loader_dir: Path | None) -> int | None:
     if not isinstance(weights, HubWeights) or loader_dir is None:
         return None
     data = _shipped_config(weights, loader_dir)
-    value = None if data is None else data.get(weights.layers_key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    values = [None if data is None else data.get(key) for key in weights.layers_keys]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return None
+    return min(values)
 
 
 def _shipped_config(weights: HubWeights, loader_dir: Path) -> dict[str, Any] | None:

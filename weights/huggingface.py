@@ -233,9 +233,11 @@ _parameter_counts: dict[tuple[str, str], int] = {}
 class HuggingFaceSource(WeightsSource):
     """One transformers model class at a pinned hub revision with a config shipped here.
 
-    ``layers_key`` names the config field that ``num_layers=`` cuts (``num_hidden_layers``).
+    ``layers_key`` names the config field that ``num_layers=`` cuts (``num_hidden_layers``), or a
+    tuple of fields cut together (an encoder-decoder's encoder and decoder depths).
     ``mirrors`` are installed-package folders (``"<package>/<folder>"``) holding an identical
     snapshot of the repository; they are read when the hub cache misses, before any download.
+    Subclasses read mirrors of another format (:meth:`_load_mirror`, :meth:`_mirror_has_weights`).
     """
 
     def __init__(
@@ -245,7 +247,7 @@ class HuggingFaceSource(WeightsSource):
         revision: str | None,
         config_file: Path,
         model_class: str,
-        layers_key: str = "num_hidden_layers",
+        layers_key: str | tuple[str, ...] = "num_hidden_layers",
         mirrors: tuple[str, ...] | list[str] = (),
         mirror_sha256: Mapping[str, str] | None = None,
     ) -> None:
@@ -254,6 +256,8 @@ class HuggingFaceSource(WeightsSource):
         self.config_file = Path(config_file)
         self.model_class = model_class
         self.layers_key = layers_key
+        #: every config field ``num_layers=`` cuts
+        self.layers_keys: tuple[str, ...] = (layers_key,) if isinstance(layers_key, str) else tuple(layers_key)
         self.mirrors = tuple(mirrors)
         #: file name -> sha256 of every file a mirror folder must hold, checked before it is read
         self.mirror_sha256 = dict(mirror_sha256 or {})
@@ -297,8 +301,17 @@ class HuggingFaceSource(WeightsSource):
         field of the config (a misspelt ``num_layer=2`` would otherwise build the full model)."""
         data = dict(data)
         if num_layers is not None:
-            full = data.get(self.layers_key)
-            data[self.layers_key] = check_int(f"num_layers (of {where})", num_layers, minimum=1, maximum=full)
+            depths = [data.get(key) for key in self.layers_keys]
+            full = min((d for d in depths if isinstance(d, int)), default=None)
+            cut = check_int(f"num_layers (of {where})", num_layers, minimum=1, maximum=full)
+            # An alias of a cut field (Whisper's num_hidden_layers for encoder_layers) would set it back.
+            mapping = transformers.CONFIG_MAPPING
+            config_cls = mapping[data["model_type"]] if data.get("model_type") in mapping else None
+            aliases = getattr(config_cls, "attribute_map", {})
+            for alias, target in aliases.items():
+                if target in self.layers_keys:
+                    data.pop(alias, None)
+            data.update(dict.fromkeys(self.layers_keys, cut))
         if overrides:
             known = set(data) | set(transformers.AutoConfig.for_model(data["model_type"]).to_dict())
             unknown = sorted(set(overrides) - known)
@@ -410,7 +423,7 @@ class HuggingFaceSource(WeightsSource):
     def _checked_folder_config(self, folder: Path, *, num_layers: Any, overrides: dict[str, Any]) -> Any:
         """The config object of a local or cached folder, after checking it against the variant."""
         data = self.read_folder_config(folder)
-        overridden = set(overrides) | ({self.layers_key} if num_layers is not None else set())
+        overridden = set(overrides) | (set(self.layers_keys) if num_layers is not None else set())
         self.check_folder_config(data, where=repr(str(folder)), overridden=overridden)
         return self._config_from(data, num_layers=num_layers, overrides=overrides, where=str(folder))
 
@@ -421,7 +434,7 @@ class HuggingFaceSource(WeightsSource):
         mirrors = self.mirror_folders()
         cached = self._hub_cached("config.json")
         if cached is not None:  # the cache is checked like any folder before its weights are read
-            overridden = set(kwargs) | ({self.layers_key} if num_layers is not None else set())
+            overridden = set(kwargs) | (set(self.layers_keys) if num_layers is not None else set())
             self.check_folder_config(
                 self.read_folder_config(Path(cached).parent), where=repr(cached), overridden=overridden
             )
@@ -447,10 +460,19 @@ class HuggingFaceSource(WeightsSource):
                 raise
         folder = mirrors[0]
         self.check_mirror(folder)
-        self._checked_folder_config(folder, num_layers=num_layers, overrides=kwargs)
-        model = self._load_folder(folder, config=config, dtype=dtype, num_layers=num_layers)
+        model = self._load_mirror(folder, config=config, dtype=dtype, num_layers=num_layers, overrides=kwargs)
         self.provenance = _distribution_of(self.mirrors[0])
         return model
+
+    def _load_mirror(self, folder: Path, *, config: Any, dtype: Any, num_layers: Any, overrides: dict[str, Any]) -> Any:
+        """An installed mirror's weights (its files already checked against the table's sha256):
+        here a Hugging Face snapshot, checked against the variant like any folder."""
+        self._checked_folder_config(folder, num_layers=num_layers, overrides=overrides)
+        return self._load_folder(folder, config=config, dtype=dtype, num_layers=num_layers)
+
+    def _mirror_has_weights(self, folder: Path) -> bool:
+        """Whether an installed mirror folder holds weights this source reads."""
+        return (folder / "config.json").is_file() and any((folder / w).is_file() for w in WEIGHTS_FILES)
 
     def check_mirror(self, folder: Path) -> None:
         """Every file the table pins for the mirror exists in ``folder`` with that sha256."""
@@ -556,14 +578,10 @@ class HuggingFaceSource(WeightsSource):
         return build_from_state_dict(self._constructor(config), read_state_dict(path), dtype=dtype, origin=str(path))
 
     def is_cached(self) -> bool:
-        weights = WEIGHTS_FILES
-        if any(
-            (folder / "config.json").is_file() and any((folder / w).is_file() for w in weights)
-            for folder in self.mirror_folders()
-        ):
+        if any(self._mirror_has_weights(folder) for folder in self.mirror_folders()):
             return True
         return is_hub_cached(self.hub_id, "config.json", self.revision) and any(
-            is_hub_cached(self.hub_id, name, self.revision) for name in weights
+            is_hub_cached(self.hub_id, name, self.revision) for name in WEIGHTS_FILES
         )
 
     def prefetch(self) -> None:

@@ -168,7 +168,7 @@ def _hub(**kw):
             ModelConfig(TorchvisionWeights("resnet18", "default"), ModelTask.CV_IMAGE_CLS, 1, inputs=IMAGE),
             "weights.tag",
         ),
-        (ModelConfig(_hub(), ModelTask.AUDIO_ASR, 1), "no task base"),
+        (ModelConfig(_hub(), ModelTask.MM_TTS, 1), "no task base"),
     ],
 )
 def test_schema_reports_a_bad_row(row, problem):
