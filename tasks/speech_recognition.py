@@ -259,7 +259,8 @@ class SpeechRecognitionLoader(ForgeModel):
         """The model's own ``tokenizers.Tokenizer`` (its ``tokenizer.json``) from the hub cache at
         the pinned revision, else from an installed mirror that holds it (checked against the
         sha256 the row pins); trusted only when its end-of-text and start-of-transcript tokens
-        have the config's ids and it fits the vocabulary. None when none can be had."""
+        have the config's ids and it fits the vocabulary. None when none can be had.
+        ``self.tokenizer_file`` records the file it came from."""
         source = self.source
         candidates = []
         try:
@@ -289,8 +290,33 @@ class SpeechRecognitionLoader(ForgeModel):
                 and tokenizer.token_to_id("<|startoftranscript|>") == settings["decoder_start_token_id"]
                 and tokenizer.get_vocab_size(with_added_tokens=True) <= self._shipped_config.vocab_size
             ):
+                self.tokenizer_file = path
                 return tokenizer
+        self.tokenizer_file = None
         return None
+
+
+def normalise_words(text: str) -> list[str]:
+    """``text`` as the words a word error rate compares: lower case, punctuation removed (an
+    apostrophe inside a word is kept: "don't")."""
+    import re
+
+    return re.findall(r"[a-z0-9]+(?:'[a-z0-9]+)*", text.lower())
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """The word error rate of ``hypothesis`` against ``reference``: the fewest word substitutions,
+    deletions and insertions that turn one into the other (Levenshtein over
+    :func:`normalise_words`), divided by the number of reference words."""
+    ref, hyp = normalise_words(reference), normalise_words(hypothesis)
+    if not ref:
+        raise ValueError("the reference has no words to compare against")
+    row = list(range(len(hyp) + 1))
+    for i, word in enumerate(ref, 1):
+        diagonal, row[0] = row[0], i
+        for j, other in enumerate(hyp, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (word != other))
+    return row[-1] / len(ref)
 
 
 @functools.lru_cache(maxsize=8)
@@ -308,8 +334,8 @@ def _feature_extractor(hub_id: str, revision: str, shipped: str, offline: bool) 
 
     try:
         with hub_settings(offline=offline):
-            return transformers.WhisperFeatureExtractor.from_pretrained(
-                hub_id, revision=revision, local_files_only=offline
+            return transformers.AutoFeatureExtractor.from_pretrained(
+                hub_id, revision=revision, local_files_only=offline, trust_remote_code=False
             )
     except (OSError, ValueError):  # not cached offline, or unreachable: the identical shipped copy
         data = json.loads(Path(shipped).read_text(encoding="utf-8"))
@@ -327,4 +353,12 @@ def _log_mel(extractor_key: tuple[str, str, str, bool], path: str, size: int, mt
     return features.float()
 
 
-__all__ = ["MAX_NEW_TOKENS", "WHISPER_CLASS", "WHISPER_LAYERS", "SpeechRecognitionLoader", "asr_row"]
+__all__ = [
+    "MAX_NEW_TOKENS",
+    "WHISPER_CLASS",
+    "WHISPER_LAYERS",
+    "SpeechRecognitionLoader",
+    "asr_row",
+    "normalise_words",
+    "word_error_rate",
+]
