@@ -8,8 +8,10 @@
   ``input_features`` ``(batch, mel bins, 3000)``, and ``decoder_input_ids``: the model's
   start-of-transcript prefix (``decoder_start_token_id`` then the ``forced_decoder_ids`` of the
   generation settings shipped as ``configs/<org>-<name>.generation.json``: English, transcribe, no
-  timestamps). ``use_cache=False`` rides along, so the forward returns logits and the encoder's
-  output only (``torch.export`` and golden comparisons flatten them).
+  timestamps). These two keys are upstream's call (``model(**inputs)``); the shipped configs say
+  ``use_cache: false``, as upstream's loader loads Whisper, so a plain forward returns logits and
+  the encoder's output only (``torch.export`` and golden comparisons flatten them), and the
+  generation here asks for the cache itself.
 - ``mode="decode"``: one decoder step with a KV cache and the encoder's output, without weights;
   :meth:`load_decode_inputs` builds the same step from a model's real first step.
 - ``decode_output``: the transcript. Given ``model=`` and ``inputs=``, greedy generation with the
@@ -124,8 +126,7 @@ class SpeechRecognitionLoader(ForgeModel):
         **overrides: Any,
     ) -> dict[str, Any]:
         """``mode="prefill"``: ``input_features`` of ``audio`` (a shipped recording's name, or a
-        ``pathlib.Path`` to your own 16 kHz WAV), the ``decoder_input_ids`` prefix and
-        ``use_cache=False``.
+        ``pathlib.Path`` to your own 16 kHz WAV) and the ``decoder_input_ids`` prefix.
 
         ``mode="decode"``: one step after that prefix: the encoder's output (seeded random, shaped
         as the model's), a new token per row and an ``EncoderDecoderCache`` of seeded random
@@ -146,11 +147,7 @@ class SpeechRecognitionLoader(ForgeModel):
                 raise TypeError(f"{given}: num_layers and config overrides only shape mode='decode' inputs")
             features = self._features(audio)
             check_input_bytes(features.numel() * 4 * batch_size, f"{batch_size} recordings of {tuple(features.shape)}")
-            return {
-                "input_features": features.expand(batch_size, -1, -1).clone(),
-                "decoder_input_ids": prefix,
-                "use_cache": False,
-            }
+            return {"input_features": features.expand(batch_size, -1, -1).clone(), "decoder_input_ids": prefix}
         from transformers.modeling_outputs import BaseModelOutput
 
         from .seq2seq import decode_step_inputs, synthetic_cache
@@ -263,13 +260,14 @@ class SpeechRecognitionLoader(ForgeModel):
         ``self.tokenizer_file`` records the file it came from."""
         source = self.source
         candidates = []
-        try:
-            from ..weights.huggingface import hub_file
+        from ..errors import WeightsUnavailableError
+        from ..weights.huggingface import hub_file
 
+        try:
             candidates.append(
                 Path(hub_file(source.hub_id, "tokenizer.json", source.revision, offline=source.offline()))
             )
-        except Exception:  # noqa: BLE001 - not cached, unreachable: try the mirrors
+        except WeightsUnavailableError:  # not cached, or unreachable: the mirrors
             pass
         pins = self._variant_config.weights.mirror_sha256
         for folder in source.mirror_folders():
