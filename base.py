@@ -68,6 +68,9 @@ class ForgeModel(ABC):
     #: Names of dict inputs with no batch dimension, shared by every row of the batch (CLIP's
     #: label prompts); every other input tensor leads with ``batch_size``.
     SHARED_INPUTS: ClassVar[tuple[str, ...]] = ()
+    #: whether a person-readable ``decode_output`` needs the model (greedy generation of a
+    #: transcript): then ``run`` passes ``model=`` and ``inputs=`` to it
+    DECODE_GENERATES: ClassVar[bool] = False
 
     def __init__(self, variant: StrEnum | str | None = None) -> None:
         self._variant = self._resolve_variant(variant)

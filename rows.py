@@ -106,6 +106,8 @@ class HubWeights:
         config describes the layers the model has.
     mirror_packages: folders of installed packages (``"<package>/<folder>"``) holding an identical
         snapshot of the repository, read when the hub cache misses; mirror_sha256 pins their files.
+    mirror_format: what the mirror folders hold: ``"huggingface"`` (a ``save_pretrained`` snapshot)
+        or ``"ctranslate2"`` (a CTranslate2 ``model.bin`` of the same weights, converted on load).
     """
 
     kind: ClassVar[str] = "huggingface"
@@ -118,6 +120,10 @@ class HubWeights:
     mirror_packages: tuple[str, ...] = ()
     mirror_sha256: Mapping[str, str] = field(default_factory=dict)
     layer_index_keys: tuple[str, ...] = ()
+    mirror_format: str = "huggingface"
+
+    #: what a mirror folder may hold (see ``mirror_format``)
+    MIRROR_FORMATS: ClassVar[tuple[str, ...]] = ("huggingface", "ctranslate2")
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -125,6 +131,10 @@ class HubWeights:
         check_config_paths("HubWeights.layer_index_keys", self.layer_index_keys)
         if not is_hex(self.revision, 40):
             raise ValueError(f"HubWeights.revision must be a 40-hex commit, got {self.revision!r}")
+        if self.mirror_format not in self.MIRROR_FORMATS:
+            raise ValueError(
+                f"HubWeights.mirror_format must be one of {', '.join(self.MIRROR_FORMATS)}, got {self.mirror_format!r}"
+            )
         for name, digest in self.mirror_sha256.items():
             check_sha256("HubWeights", f"mirror_sha256[{name!r}]", digest)
         if self.mirror_sha256 and not self.mirror_packages:

@@ -36,6 +36,8 @@ setup(
     cmdclass={"build_py": BuildPy},
     packages=packages(),
     package_dir={"tt_forge_models": "."},
-    package_data={"": ["*.json", "*.jpg", "*.md", "*.cfg", "*.txt", "**/*.json", "**/*.jpg", "**/*.md"]},
+    package_data={
+        "": ["*.json", "*.jpg", "*.wav", "*.md", "*.cfg", "*.txt", "**/*.json", "**/*.jpg", "**/*.wav", "**/*.md"]
+    },
     include_package_data=False,
 )

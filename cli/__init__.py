@@ -294,7 +294,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     with torch.no_grad():
         outputs = step("forward", lambda: loader.call_model(model, inputs))
-    decoded = step("decode", lambda: loader.decode_output(outputs))
+    if loader.DECODE_GENERATES:  # the readable answer is generated (a transcript): the model decodes
+        decoded = step("decode", lambda: loader.decode_output(outputs, model=model, inputs=inputs))
+    else:
+        decoded = step("decode", lambda: loader.decode_output(outputs))
     result = {
         "id": entry.id,
         "name": entry.info.name,

@@ -44,20 +44,21 @@ def cast_floating(obj: Any, dtype: Any) -> Any:
 def _cast_cache_(cache: Any, dtype: Any) -> None:
     import torch
 
-    from .tree import STATE_ATTRS
+    from .tree import STATE_ATTRS, sub_caches
 
-    for layer in getattr(cache, "layers", None) or []:
-        for name in ("keys", "values"):
-            tensor = getattr(layer, name, None)
-            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
-                setattr(layer, name, tensor.to(dtype))
-        for name in STATE_ATTRS:  # a state-space layer's states, by state index
-            states = getattr(layer, name, None)
-            for index, tensor in states.items() if isinstance(states, dict) else ():
+    for part in sub_caches(cache):  # an encoder-decoder cache: its self- and cross-attention caches
+        for layer in getattr(part, "layers", None) or []:
+            for name in ("keys", "values"):
+                tensor = getattr(layer, name, None)
                 if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
-                    states[index] = tensor.to(dtype)
-        if isinstance(getattr(layer, "dtype", None), torch.dtype):
-            layer.dtype = dtype  # the layer allocates what it appends in this dtype
+                    setattr(layer, name, tensor.to(dtype))
+            for name in STATE_ATTRS:  # a state-space layer's states, by state index
+                states = getattr(layer, name, None)
+                for index, tensor in states.items() if isinstance(states, dict) else ():
+                    if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+                        states[index] = tensor.to(dtype)
+            if isinstance(getattr(layer, "dtype", None), torch.dtype):
+                layer.dtype = dtype  # the layer allocates what it appends in this dtype
 
 
 def bind_inputs(model: Any, inputs: Any) -> Any:

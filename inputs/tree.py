@@ -24,22 +24,39 @@ Key = Any
 Path = tuple[Key, ...]
 
 
-def is_cache(obj: Any) -> bool:
-    """A transformers cache: layers of keys and values or of states (``DynamicCache``), or the
-    ``key_cache``/``value_cache`` lists of older releases."""
+def _is_layered_cache(obj: Any) -> bool:
     return hasattr(obj, "get_seq_length") and (
         isinstance(getattr(obj, "layers", None), list) or hasattr(obj, "key_cache")
     )
 
 
+def sub_caches(cache: Any) -> list[Any]:
+    """The caches that hold ``cache``'s tensors: an encoder-decoder cache's self-attention and
+    cross-attention caches, in that order; ``[cache]`` for any other."""
+    parts = [getattr(cache, name, None) for name in ("self_attention_cache", "cross_attention_cache")]
+    return parts if all(_is_layered_cache(part) for part in parts) else [cache]
+
+
+def is_cache(obj: Any) -> bool:
+    """A transformers cache: layers of keys and values or of states (``DynamicCache``), the
+    ``key_cache``/``value_cache`` lists of older releases, or an ``EncoderDecoderCache`` of two
+    such caches (self-attention and cross-attention)."""
+    return _is_layered_cache(obj) or sub_caches(obj) != [obj]
+
+
 def cache_tensors(cache: Any) -> list[Any]:
     """The tensors of ``cache``: per layer key then value, or (older releases) all keys then all
-    values; a state-space layer's convolution then recurrent states (one per state index) instead.
-    A layer not filled yet gives ``None``s."""
-    layers = getattr(cache, "layers", None)
-    if isinstance(layers, list):
-        return [t for layer in layers for t in _layer_tensors(layer)]
-    return list(cache.key_cache) + list(cache.value_cache)
+    values; a state-space layer's convolution then recurrent states (one per state index) instead;
+    an encoder-decoder cache's self-attention ones, then its cross-attention ones. A layer not
+    filled yet gives ``None``s."""
+    out: list[Any] = []
+    for part in sub_caches(cache):
+        layers = getattr(part, "layers", None)
+        if isinstance(layers, list):
+            out += [t for layer in layers for t in _layer_tensors(layer)]
+        else:
+            out += list(part.key_cache) + list(part.value_cache)
+    return out
 
 
 def _layer_tensors(layer: Any) -> list[Any]:
@@ -174,5 +191,6 @@ __all__ = [
     "is_cache",
     "map_tensors",
     "path_str",
+    "sub_caches",
     "tensors",
 ]

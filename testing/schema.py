@@ -51,9 +51,12 @@ _READS = {
     ),
     # :mod:`..tasks.zero_shot_classification`: an image, and label prompts padded to a length
     "zero_shot_image": ({"image_size", "max_length", "special_ids"}, {"image_size", "max_length", "special_ids"}),
+    "speech_recognition": ({"max_new_tokens"}, {"max_new_tokens"}),
 }
 #: the special ids a kind's synthetic text needs
 _SPECIAL_IDS = {"text_encoder": {"pad", "unk", "cls", "sep", "mask"}, "zero_shot_image": {"bos", "eos", "pad"}}
+#: the files a speech-recognition row ships beside its config (``configs/<org>-<name>.<kind>.json``)
+_ASR_FILES = ("preprocessor", "generation")
 _UNSET = InputSpec()
 
 
@@ -70,6 +73,8 @@ def task_kind(task: ModelTask, weights: Any = None) -> str | None:
         return "causal_lm"
     if task in TEXT_ENCODER_TASKS:
         return "text_encoder"
+    if task == ModelTask.AUDIO_ASR:
+        return "speech_recognition"
     return None
 
 
@@ -86,6 +91,13 @@ def row_problems(config: Any, loader_dir: Path | None = None) -> list[str]:
     problems += _input_problems(config, loader_dir)
     if task_kind(config.task) == "zero_shot_image" and isinstance(weights, HubWeights) and loader_dir is not None:
         problems += _zero_shot_problems(config, _shipped_config(weights, loader_dir) or {})
+    if task_kind(config.task) == "speech_recognition" and isinstance(weights, HubWeights) and loader_dir is not None:
+        config_file = Path(loader_dir) / weights.config_file
+        for kind in _ASR_FILES:
+            if not config_file.with_name(f"{config_file.stem}.{kind}.json").is_file():
+                problems.append(
+                    f"a speech-recognition row ships configs/<org>-<name>.{kind}.json; {config_file.stem} has none"
+                )
     problems += _test_problems(config, _depth(weights, loader_dir), loader_dir)
     return problems
 

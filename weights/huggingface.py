@@ -292,6 +292,7 @@ class HuggingFaceSource(WeightsSource):
     layer indices that follow the cut (see :mod:`.depth`).
     ``mirrors`` are installed-package folders (``"<package>/<folder>"``) holding an identical
     snapshot of the repository; they are read when the hub cache misses, before any download.
+    Subclasses read mirrors of another format (:meth:`_load_mirror`, :meth:`_mirror_has_weights`).
     """
 
     def __init__(
@@ -534,10 +535,19 @@ class HuggingFaceSource(WeightsSource):
                 raise
         folder = mirrors[0]
         self.check_mirror(folder)
-        self._checked_folder_config(folder, num_layers=num_layers, overrides=kwargs)
-        model = self._load_folder(folder, config=config, dtype=dtype, num_layers=num_layers)
+        model = self._load_mirror(folder, config=config, dtype=dtype, num_layers=num_layers, overrides=kwargs)
         self.provenance = _distribution_of(self.mirrors[0])
         return model
+
+    def _load_mirror(self, folder: Path, *, config: Any, dtype: Any, num_layers: Any, overrides: dict[str, Any]) -> Any:
+        """An installed mirror's weights (its files already checked against the table's sha256):
+        here a Hugging Face snapshot, checked against the variant like any folder."""
+        self._checked_folder_config(folder, num_layers=num_layers, overrides=overrides)
+        return self._load_folder(folder, config=config, dtype=dtype, num_layers=num_layers)
+
+    def _mirror_has_weights(self, folder: Path) -> bool:
+        """Whether an installed mirror folder holds weights this source reads."""
+        return (folder / "config.json").is_file() and any((folder / w).is_file() for w in WEIGHTS_FILES)
 
     def check_mirror(self, folder: Path) -> None:
         """Every file the table pins for the mirror exists in ``folder`` with that sha256."""
@@ -643,14 +653,10 @@ class HuggingFaceSource(WeightsSource):
         return build_from_state_dict(self._constructor(config), read_state_dict(path), dtype=dtype, origin=str(path))
 
     def is_cached(self) -> bool:
-        weights = WEIGHTS_FILES
-        if any(
-            (folder / "config.json").is_file() and any((folder / w).is_file() for w in weights)
-            for folder in self.mirror_folders()
-        ):
+        if any(self._mirror_has_weights(folder) for folder in self.mirror_folders()):
             return True
         return is_hub_cached(self.hub_id, "config.json", self.revision) and any(
-            is_hub_cached(self.hub_id, name, self.revision) for name in weights
+            is_hub_cached(self.hub_id, name, self.revision) for name in WEIGHTS_FILES
         )
 
     def prefetch(self) -> None:

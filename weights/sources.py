@@ -20,9 +20,12 @@ def source_for(config: ModelConfig, loader_dir: Path) -> "WeightsSource":
     anchors a shipped config file."""
     weights = config.weights
     if isinstance(weights, HubWeights):
-        from .huggingface import HuggingFaceSource
+        if weights.mirror_format == "ctranslate2":  # the same weights, converted from a CTranslate2 model
+            from .ctranslate2 import CTranslate2MirrorSource as source_class
+        else:
+            from .huggingface import HuggingFaceSource as source_class
 
-        return HuggingFaceSource(
+        return source_class(
             weights.repo_id,
             revision=weights.revision,
             config_file=Path(loader_dir) / weights.config_file,

@@ -56,6 +56,7 @@ def test_installed(tmp_path, editable):
         from tt_forge_models.resnet.pytorch import ModelLoader
         from tt_forge_models.inputs.vision import ASSETS
         assert (ASSETS / "chelsea.jpg").is_file(), "sample images ship with the package"
+        assert (ASSETS / "speech.wav").is_file(), "and the sample recording"
         config = ModelLoader().get_variant_config()
         from pathlib import Path
         import tt_forge_models.resnet.pytorch.loader as loader

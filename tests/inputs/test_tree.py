@@ -119,6 +119,20 @@ def test_cast_floating_casts_inputs_and_a_cache_in_place():
     assert cast_floating(inputs, None) is inputs
 
 
+def test_an_encoder_decoder_cache_is_one_cache_of_both_parts():
+    from transformers import DynamicCache, EncoderDecoderCache
+
+    own = DynamicCache(ddp_cache_data=[(_t(1, 2, 3, 4), _t(1, 2, 3, 4))])
+    cross = DynamicCache(ddp_cache_data=[(_t(1, 2, 5, 4), _t(1, 2, 5, 4))])
+    cache = EncoderDecoderCache(own, cross)
+    inputs = {"decoder_input_ids": torch.ones(1, 1, dtype=torch.long), "cache": cache}
+    assert list(caches(inputs)) == [cache] and children(cache) == []
+    assert [p for p, _ in flatten_outputs(inputs)] == ["decoder_input_ids"] + [f"cache.cache[{i}]" for i in range(4)]
+    assert [t.shape[2] for t in tensors(cache)] == [3, 3, 5, 5]  # self-attention first, then cross
+    assert cast_floating(inputs, torch.bfloat16)["cache"] is cache
+    assert all(t.dtype == torch.bfloat16 for t in tensors(cache))
+
+
 def test_first_tensor_prefers_logits_at_each_level():
     from transformers.modeling_outputs import CausalLMOutputWithPast, QuestionAnsweringModelOutput
 

@@ -67,6 +67,9 @@ def test_source_is_the_kind_of_weights_record():
         (lambda: HubWeights("org/m", REV.upper(), "configs/m.json", "M"), ValueError, "HubWeights.revision"),
         (lambda: HubWeights("org/m", REV, "c.json", "M", mirror_packages="pkg/model"), TypeError, "mirror_packages"),
         (lambda: HubWeights("org/m", REV, "c.json", "M", mirror_sha256={"x": SHA}), ValueError, "mirror_packages"),
+        (lambda: HubWeights("org/m", REV, "c.json", "M", mirror_format="onnx"), ValueError, "mirror_format"),
+        (lambda: HubWeights("org/m", REV, "c.json", "M", layers_key=()), ValueError, "layers_key"),
+        (lambda: HubWeights("org/m", REV, "c.json", "M", layers_key=("a", 2)), TypeError, "layers_key"),
         (lambda: UrlWeights("yolov4", "yolov4.weights", SHA), ValueError, "UrlWeights.url"),
         (lambda: UrlWeights("yolov4", "https://e.org/yolov4.weights", None), TypeError, "UrlWeights.sha256"),
         (lambda: InputSpec(image_size=(3, 224)), TypeError, "InputSpec.image_size"),
@@ -168,7 +171,10 @@ def _hub(**kw):
             ModelConfig(TorchvisionWeights("resnet18", "default"), ModelTask.CV_IMAGE_CLS, 1, inputs=IMAGE),
             "weights.tag",
         ),
-        (ModelConfig(_hub(), ModelTask.AUDIO_ASR, 1), "no task base"),
+        (ModelConfig(_hub(), ModelTask.MM_TTS, 1), "no task base"),
+        # a speech-recognition row reads max_new_tokens and ships its feature extractor and generation settings
+        (ModelConfig(_hub(), ModelTask.AUDIO_ASR, 1), "inputs.max_new_tokens is required"),
+        (ModelConfig(_hub(), ModelTask.AUDIO_ASR, 1, inputs=InputSpec(max_new_tokens=8)), ".preprocessor.json"),
     ],
 )
 def test_schema_reports_a_bad_row(row, problem):
