@@ -43,6 +43,13 @@ def cast_floating(obj: Any, dtype: Any) -> Any:
 def _cast_cache_(cache: Any, dtype: Any) -> None:
     import torch
 
+    from .tree import sub_caches
+
+    parts = sub_caches(cache)
+    if parts != [cache]:  # an encoder-decoder's self- and cross-attention caches
+        for part in parts:
+            _cast_cache_(part, dtype)
+        return
     for layer in getattr(cache, "layers", None) or []:
         for name in ("keys", "values"):
             tensor = getattr(layer, name, None)

@@ -61,11 +61,16 @@ def tokenizer_problem(
     vocab_size: int,
     special_tokens: Sequence[str] = ("cls_token", "sep_token", "pad_token"),
     vocab_sha256: str | None = None,
+    tokenizer_size: int | None = None,
 ) -> str | None:
-    """Why ``tokenizer`` cannot be trusted for a model with ``vocab_size`` embeddings, or None."""
-    size = len(tokenizer)
-    if size != vocab_size:
-        return f"it has {size} tokens but the model has a vocabulary of {vocab_size}"
+    """Why ``tokenizer`` cannot be trusted for a model with ``vocab_size`` embeddings, or None.
+
+    It must have exactly ``tokenizer_size`` tokens: by default ``vocab_size``; fewer where the
+    embedding has rows no token uses (T5's 32,100 tokens in 32,128 rows)."""
+    size, expected = len(tokenizer), vocab_size if tokenizer_size is None else tokenizer_size
+    if size != expected or expected > vocab_size:
+        rows = "" if expected == vocab_size else f" ({vocab_size} embedding rows)"
+        return f"it has {size} tokens but the model has a vocabulary of {expected}{rows}"
     unk = getattr(tokenizer, "unk_token_id", None)
     for attr in special_tokens:
         token_id = getattr(tokenizer, f"{attr}_id", None)
@@ -88,12 +93,15 @@ def load_tokenizer(
     special_tokens: Sequence[str] = ("cls_token", "sep_token", "pad_token"),
     offline: bool | None = None,
     warn: bool = True,
+    tokenizer_size: int | None = None,
 ) -> Any | None:
     """A verified tokenizer for ``hub_id`` at ``revision``, or None when none can be had.
 
     ``fallbacks`` are folders, or installed-package folders written ``"<package>/<folder>"``,
     that hold an identical tokenizer; they are tried in order after the model's own. When
     ``vocab_sha256`` is given a fallback must match it (see :func:`vocab_fingerprint`).
+    ``tokenizer_size`` is the tokenizer's own size where it is below ``vocab_size`` (see
+    :func:`tokenizer_problem`).
     ``offline`` defaults to the package's offline rule (switches set, or the hub not answering).
     With ``warn``, returning None emits one :class:`PreprocessorFallbackWarning` saying what was
     tried and how to get the real tokenizer.
@@ -113,7 +121,11 @@ def load_tokenizer(
             tried.append(f"{where}: {type(err).__name__}")
             continue
         problem = tokenizer_problem(
-            tokenizer, vocab_size=vocab_size, special_tokens=special_tokens, vocab_sha256=fingerprint
+            tokenizer,
+            vocab_size=vocab_size,
+            special_tokens=special_tokens,
+            vocab_sha256=fingerprint,
+            tokenizer_size=tokenizer_size,
         )
         if problem is None:
             return tokenizer

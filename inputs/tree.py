@@ -24,16 +24,30 @@ Path = tuple[Key, ...]
 
 
 def is_cache(obj: Any) -> bool:
-    """A transformers KV cache: layers of keys and values (``DynamicCache``), or the
-    ``key_cache``/``value_cache`` lists of older releases."""
+    """A transformers KV cache: layers of keys and values (``DynamicCache``), the
+    ``key_cache``/``value_cache`` lists of older releases, or an encoder-decoder's pair of them
+    (``EncoderDecoderCache``: self-attention, then cross-attention)."""
     return hasattr(obj, "get_seq_length") and (
-        isinstance(getattr(obj, "layers", None), list) or hasattr(obj, "key_cache")
+        isinstance(getattr(obj, "layers", None), list)
+        or hasattr(obj, "key_cache")
+        or is_cache(getattr(obj, "self_attention_cache", None))
     )
+
+
+def sub_caches(cache: Any) -> list[Any]:
+    """The caches ``cache`` is made of: an ``EncoderDecoderCache``'s self-attention and
+    cross-attention caches, else ``[cache]`` itself."""
+    inner = [getattr(cache, name, None) for name in ("self_attention_cache", "cross_attention_cache")]
+    return inner if all(is_cache(c) for c in inner) else [cache]
 
 
 def cache_tensors(cache: Any) -> list[Any]:
     """The key and value tensors of ``cache``: per layer key then value, or (older releases) all
-    keys then all values. A layer not filled yet gives ``None``s."""
+    keys then all values; an encoder-decoder's self-attention tensors, then its cross-attention
+    ones. A layer not filled yet gives ``None``s."""
+    parts = sub_caches(cache)
+    if parts != [cache]:
+        return [t for part in parts for t in cache_tensors(part)]
     layers = getattr(cache, "layers", None)
     if isinstance(layers, list):
         return [t for layer in layers for t in (getattr(layer, "keys", None), getattr(layer, "values", None))]
@@ -156,6 +170,7 @@ def map_tensors(obj: Any, fn: Callable[[Any], Any]) -> Any:
 
 __all__ = [
     "cache_tensors",
+    "sub_caches",
     "caches",
     "children",
     "flatten",
