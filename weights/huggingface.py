@@ -470,9 +470,18 @@ class HuggingFaceSource(WeightsSource):
         data.pop("auto_map", None)  # refused by check_folder_config before it gets here
         return transformers.AutoConfig.for_model(**data)
 
-    def cut_fields(self) -> set[str]:
-        """The (dotted) config fields ``num_layers=`` changes."""
-        return cut_fields(self.layers_key, self.layer_index_keys)
+    def cut_fields(self, num_layers: int | None = None) -> set[str]:
+        """The (dotted) config fields ``num_layers=`` changes: the ``layers_key`` and index fields
+        and, given the depth, every field the config derives from them (T5's
+        ``num_decoder_layers`` follows ``num_layers`` where the file has none)."""
+        fields = cut_fields(self.layers_key, self.layer_index_keys)
+        if num_layers is not None:
+            try:
+                full, cut_ = (_fields(self.load_config(num_layers=n).to_dict()) for n in (None, num_layers))
+            except (TypeError, ValueError):  # a depth the shipped config has not: the folder's own check says so
+                return fields
+            fields |= {key for key, value in cut_.items() if full.get(key) != value}
+        return fields
 
     def read_folder_config(self, folder: Path) -> dict[str, Any]:
         """``folder``'s config.json as a dict, checked against this variant (see
@@ -603,7 +612,7 @@ class HuggingFaceSource(WeightsSource):
     def _checked_folder_config(self, folder: Path, *, num_layers: Any, overrides: dict[str, Any]) -> Any:
         """The config object of a local or cached folder, after checking it against the variant."""
         data = self.read_folder_config(folder)
-        overridden = set(overrides) | (self.cut_fields() if num_layers is not None else set())
+        overridden = set(overrides) | (self.cut_fields(num_layers) if num_layers is not None else set())
         self.check_folder_config(data, where=repr(str(folder)), overridden=overridden)
         return self._config_from(data, num_layers=num_layers, overrides=overrides, where=str(folder))
 
@@ -614,7 +623,7 @@ class HuggingFaceSource(WeightsSource):
         mirrors = self.mirror_folders()
         cached = self._hub_cached("config.json")
         if cached is not None:  # the cache is checked like any folder before its weights are read
-            overridden = set(kwargs) | (self.cut_fields() if num_layers is not None else set())
+            overridden = set(kwargs) | (self.cut_fields(num_layers) if num_layers is not None else set())
             self.check_folder_config(
                 self.read_folder_config(Path(cached).parent), where=repr(cached), overridden=overridden
             )
