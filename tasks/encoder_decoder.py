@@ -280,7 +280,12 @@ class EncoderDecoderLoader(ForgeModel):
             steps = self._variant_config.inputs.max_new_tokens if max_new_tokens is None else max_new_tokens
             new = greedy_generate(model, inputs, steps)
         else:
-            new = self.unpack_forward_output(check_outputs(outputs))[:, -1].argmax(-1, keepdim=True)
+            logits = self.unpack_forward_output(check_outputs(outputs))
+            if logits.dim() != 3:
+                raise ValueError(
+                    f"outputs must hold decoder logits (batch, positions, vocabulary), got shape {tuple(logits.shape)}"
+                )
+            new = logits[:, -1].argmax(-1, keepdim=True)
         rows = [cut_at_eos(row, self._eos_ids()) for row in new.tolist()]
         tokenizer = self._tokenizer(warn=False)
         if tokenizer is None:

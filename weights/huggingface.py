@@ -252,13 +252,23 @@ class _DryWrites(torch.overrides.TorchFunctionMode):
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
         target = args[0] if args else kwargs.get("tensor", kwargs.get("self"))
-        if isinstance(target, torch.Tensor) and name.endswith("_"):
+        in_place = name.endswith("_") and not name.startswith("_")  # normal_, copy_, zero_, nn.init's
+        if isinstance(target, torch.Tensor) and (in_place or name in _IN_PLACE_DUNDERS):
             base = target if target._base is None else target._base
             if id(base) in self.tensors:
-                if base is target and not name.startswith("__"):  # a view or a __setitem__ writes part
+                if base is target and in_place:  # a view, or __setitem__, writes a part
                     self.full.setdefault(self.visit, []).append(target)
                 return target
         return func(*args, **kwargs)
+
+
+#: the in-place operators among the dunders (``.shape``'s ``__get__`` and the like only read)
+_IN_PLACE_DUNDERS = frozenset(
+    {
+        "__setitem__",
+        *(f"__i{op}__" for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or", "xor")),
+    }
+)
 
 
 def _last_writers(model: Any, owners: list[Any]) -> tuple[dict[int, int], dict[int, list[torch.Tensor]]]:

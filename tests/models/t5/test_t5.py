@@ -134,6 +134,31 @@ def test_last_write_wins_init_is_transformers_own_where_one_module_writes_each_t
     assert all(torch.equal(p, b[name]) for name, p in ours.named_parameters())
 
 
+def test_last_write_wins_keeps_a_parents_computed_values():
+    """Whisper's encoder copies sinusoids into its position table after the Embedding's own normal
+    draw (reading the table's shape to compute them): the first write would keep the noise."""
+    import transformers
+    from transformers.models.whisper.modeling_whisper import sinusoids
+
+    from tt_forge_models.weights.huggingface import init_once_
+    from tt_forge_models.weights.materialize import build_random
+
+    ids = {"pad_token_id": 1, "bos_token_id": 1, "eos_token_id": 2, "decoder_start_token_id": 1}
+    config = transformers.WhisperConfig(
+        d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_ffn_dim=16, decoder_ffn_dim=16, vocab_size=50, max_source_positions=20, **ids,
+    )  # fmt: skip
+    for last, expected in ((True, True), (False, False)):
+        model = build_random(
+            lambda: transformers.WhisperForConditionalGeneration(config),
+            dtype=None,
+            init=lambda m: init_once_(m, last_write_wins=last),
+            buffers_on_meta=True,
+        )
+        table = model.model.encoder.embed_positions.weight
+        assert torch.allclose(table, sinusoids(*table.shape)) == expected
+
+
 # ---- inputs --------------------------------------------------------------------------------------
 
 
