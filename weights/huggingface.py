@@ -325,13 +325,13 @@ class _Writes(torch.overrides.TorchFunctionMode):
 
 
 def init_keeping_constructor_values(construct: Any, *, last_write_wins: bool = False) -> Any:
-    """:func:`init_once_` (``last_write_wins`` passed on), then the constructor's own value for every
-    floating parameter or buffer that transformers' ``_init_weights`` leaves to the constructor or
-    the checkpoint: CLIP's
-    ``logit_scale`` (made with ``torch.tensor(config.logit_scale_init_value)``), the statistics
-    of DETR's frozen batch norms (buffers only a checkpoint fills). Built on the meta device those
-    values are lost, and the tensors would hold uninitialised memory. They come from one more
-    construction with only ``torch.empty`` on meta, made only when such a tensor exists."""
+    """:func:`init_once_` (``last_write_wins`` passed on), then the constructor's own value for
+    every floating parameter or buffer that transformers' ``_init_weights`` leaves to the
+    constructor or the checkpoint: CLIP's ``logit_scale`` (made with
+    ``torch.tensor(config.logit_scale_init_value)``), the statistics of DETR's frozen batch norms
+    (buffers only a checkpoint fills). Built on the meta device those values are lost, and the
+    tensors would hold uninitialised memory. They come from one more construction with only
+    ``torch.empty`` on meta, made only when such a tensor exists."""
 
     @torch.no_grad()
     def init(model: Any) -> None:
