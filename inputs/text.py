@@ -62,14 +62,21 @@ def tokenizer_problem(
     special_tokens: Sequence[str] = ("cls_token", "sep_token", "pad_token"),
     vocab_sha256: str | None = None,
     pad_multiple: int = 1,
+    tokenizer_size: int | None = None,
 ) -> str | None:
     """Why ``tokenizer`` cannot be trusted for a model with ``vocab_size`` embeddings, or None.
 
-    Its size must be the vocabulary's, or, for a model that pads its embedding table to a multiple
+    Its size must be the vocabulary's; or, for a model that pads its embedding table to a multiple
     of ``pad_multiple`` rows (Mamba's ``pad_vocab_size_multiple``: 50,277 tokens in 50,280 rows),
-    round up to it.
+    round up to it; or be exactly ``tokenizer_size`` where the embedding has rows no token uses
+    (T5's 32,100 tokens in 32,128 rows).
     """
     size = len(tokenizer)
+    if tokenizer_size is not None:
+        if size != tokenizer_size or tokenizer_size > vocab_size:
+            rows = f"{tokenizer_size} ({vocab_size} embedding rows)"
+            return f"it has {size} tokens but the model has a vocabulary of {rows}"
+        return None
     padded = -(-size // pad_multiple) * pad_multiple if pad_multiple > 1 else size
     if padded != vocab_size:
         padding = f" (padded to a multiple of {pad_multiple}: {padded})" if pad_multiple > 1 else ""
@@ -97,12 +104,15 @@ def load_tokenizer(
     offline: bool | None = None,
     warn: bool = True,
     pad_multiple: int = 1,
+    tokenizer_size: int | None = None,
 ) -> Any | None:
     """A verified tokenizer for ``hub_id`` at ``revision``, or None when none can be had.
 
     ``fallbacks`` are folders, or installed-package folders written ``"<package>/<folder>"``,
     that hold an identical tokenizer; they are tried in order after the model's own. When
     ``vocab_sha256`` is given a fallback must match it (see :func:`vocab_fingerprint`).
+    ``tokenizer_size`` is the tokenizer's own size where it is below ``vocab_size`` (see
+    :func:`tokenizer_problem`).
     ``offline`` defaults to the package's offline rule (switches set, or the hub not answering).
     ``pad_multiple``: the model pads its vocabulary to a multiple of it (see :func:`tokenizer_problem`).
     With ``warn``, returning None emits one :class:`PreprocessorFallbackWarning` saying what was
@@ -128,6 +138,7 @@ def load_tokenizer(
             special_tokens=special_tokens,
             vocab_sha256=fingerprint,
             pad_multiple=pad_multiple,
+            tokenizer_size=tokenizer_size,
         )
         if problem is None:
             return tokenizer

@@ -26,7 +26,9 @@ Path = tuple[Key, ...]
 
 def _is_layered_cache(obj: Any) -> bool:
     return hasattr(obj, "get_seq_length") and (
-        isinstance(getattr(obj, "layers", None), list) or hasattr(obj, "key_cache")
+        isinstance(getattr(obj, "layers", None), list)
+        or hasattr(obj, "key_cache")
+        or is_cache(getattr(obj, "self_attention_cache", None))
     )
 
 
@@ -185,6 +187,7 @@ def map_tensors(obj: Any, fn: Callable[[Any], Any]) -> Any:
 
 __all__ = [
     "cache_tensors",
+    "sub_caches",
     "caches",
     "children",
     "flatten",

@@ -27,6 +27,7 @@ Only the standard library is imported at module level.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -196,19 +197,23 @@ def synthetic_cache(config: Any, *, batch_size: int, past_len: int, seed: int = 
     For compiling and comparing the decode graph without weights; values a model would produce
     come from :func:`decode_inputs_from_model`.
     """
-    import torch
     from transformers import DynamicCache
+
+    shapes = cache_shapes(config, batch_size=batch_size, past_len=past_len)
+    return DynamicCache(ddp_cache_data=random_kv(shapes, seed=seed), config=config)
+
+
+def random_kv(shapes: Sequence[tuple[int, ...]], *, seed: int = 0) -> list[tuple["torch.Tensor", "torch.Tensor"]]:
+    """One ``(keys, values)`` pair of seeded N(0, 1) tensors per shape, drawn in order from one
+    private generator (the global RNG is left alone), after the input-size guard has agreed."""
+    import torch
 
     from ..inputs import check_input_bytes
 
-    shapes = cache_shapes(config, batch_size=batch_size, past_len=past_len)
-    check_input_bytes(sum(2 * 4 * b * h * t * d for b, h, t, d in shapes), f"a KV cache of {len(shapes)} layers")
+    nbytes = sum(2 * 4 * math.prod(shape) for shape in shapes)
+    check_input_bytes(nbytes, f"a KV cache of {len(shapes)} layers")
     generator = torch.Generator().manual_seed(seed)
-    layers = [
-        (torch.randn(shape, generator=generator), torch.randn(shape, generator=generator))
-        for shape in cache_shapes(config, batch_size=batch_size, past_len=past_len)
-    ]
-    return DynamicCache(ddp_cache_data=layers, config=config)
+    return [(torch.randn(shape, generator=generator), torch.randn(shape, generator=generator)) for shape in shapes]
 
 
 @lru_cache(maxsize=None)
@@ -305,6 +310,7 @@ __all__ = [
     "pad_token_id",
     "prompt_token_ids",
     "cache_keyword",
+    "random_kv",
     "cache_shapes",
     "cut_at_eos",
     "decode_inputs_from_model",

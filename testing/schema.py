@@ -32,6 +32,10 @@ TEXT_ENCODER_TASKS = frozenset(
     }
 )
 
+#: Text-to-text generation (:mod:`..tasks.text_to_text`, encoder-decoders): a prompt, cut to a
+#: length, and the tokens generated after it.
+TEXT_TO_TEXT_TASKS = frozenset({ModelTask.NLP_TRANSLATION, ModelTask.NLP_SUMMARIZATION})
+
 #: Diffusion components (:mod:`..tasks.diffusion`), by task: whether the row reads a text length (a
 #: denoiser's text embeddings), and the shipped config's field its latent channels must equal.
 DIFFUSION_TASKS = {
@@ -45,6 +49,7 @@ _READS = {
     "diffusion": ({"latent_size", "max_length"}, {"latent_size"}),
     "image": ({"image_size"}, {"image_size"}),
     "causal_lm": ({"max_length", "max_new_tokens", "prompt"}, {"max_length", "max_new_tokens", "prompt"}),
+    "text_to_text": ({"max_length", "max_new_tokens", "prompt"}, {"max_length", "max_new_tokens", "prompt"}),
     "text_encoder": (
         {"max_length", "language", "special_ids", "vocab_sha256", "tokenizer_fallbacks"},
         {"max_length", "language", "special_ids"},
@@ -75,6 +80,8 @@ def task_kind(task: ModelTask, weights: Any = None) -> str | None:
         return "text_encoder"
     if task == ModelTask.AUDIO_ASR:
         return "speech_recognition"
+    if task in TEXT_TO_TEXT_TASKS:
+        return "text_to_text"
     return None
 
 
@@ -261,4 +268,4 @@ def _shipped_config(weights: HubWeights | DiffusersWeights, loader_dir: Path) ->
     return data if isinstance(data, dict) else None
 
 
-__all__ = ["DIFFUSION_TASKS", "IMAGE_TASKS", "TEXT_ENCODER_TASKS", "row_problems", "task_kind"]
+__all__ = ["DIFFUSION_TASKS", "IMAGE_TASKS", "TEXT_ENCODER_TASKS", "TEXT_TO_TEXT_TASKS", "row_problems", "task_kind"]

@@ -190,24 +190,40 @@ def is_hub_cached(repo_id: str, filename: str, revision: str | None) -> bool:
 
 
 @torch.no_grad()
-def init_once_(model: Any) -> None:
+def init_once_(model: Any, *, last_write_wins: bool = False) -> None:
     """Transformers' own ``_init_weights`` for every module, with each tensor drawn once.
 
     ``initialize_weights`` initialises a tensor once per module that holds it, so a tied lm_head
     is drawn twice (a fifth of Llama-3.2-1B's RNG time). Marking each module's tensors as
     initialised right after its own init makes transformers' guarded init functions skip the
     aliases; the distributions, the rotary buffers and the visiting order stay transformers'.
+
+    That keeps the *first* write of a tensor. Transformers visits children before their parent,
+    and some parents initialise their children's tensors again with their own distribution
+    (T5Attention its ``q``/``k``/``v``/``o`` Linears, which the generic Linear rule has just drawn
+    at another std); transformers keeps that *last* write. With ``last_write_wins`` each tensor is
+    drawn once, by the module init whose write transformers keeps: a dry pass first records which
+    module inits write which tensors (nothing is written, no generator is read), then the real
+    pass lets only the last writer of each tensor write it.
     """
     owners = [m for m in model.modules() if isinstance(m, transformers.PreTrainedModel)]
-    marked: list[torch.Tensor] = []
+    last, writes = _last_writers(model, owners) if last_write_wins else ({}, {})
+    flagged: dict[int, torch.Tensor] = {}
+    visits = iter(range(1 << 62))
+
+    def flag(tensor: torch.Tensor, value: bool) -> None:
+        tensor._is_hf_initialized = value
+        flagged[id(tensor)] = tensor
 
     def once(initialize: Any) -> Any:
         def initialize_and_mark(module: Any, *args: Any, **kwargs: Any) -> None:
+            visit = next(visits)
+            for tensor in writes.get(visit, ()):  # only the last writer of a tensor writes it
+                flag(tensor, last[id(tensor)] != visit)
             initialize(module, *args, **kwargs)
-            for tensor in chain(module._parameters.values(), module._buffers.values()):
+            for tensor in chain(module._parameters.values(), module._buffers.values(), writes.get(visit, ())):
                 if tensor is not None and not getattr(tensor, "_is_hf_initialized", False):
-                    tensor._is_hf_initialized = True
-                    marked.append(tensor)
+                    flag(tensor, True)
 
         return initialize_and_mark
 
@@ -218,8 +234,75 @@ def init_once_(model: Any) -> None:
     finally:
         for owner in owners:
             del owner._initialize_weights
-        for tensor in marked:  # a later from_pretrained or re-init must not see stale flags
+        for tensor in flagged.values():  # a later from_pretrained or re-init must not see stale flags
             del tensor._is_hf_initialized
+
+
+class _DryWrites(torch.overrides.TorchFunctionMode):
+    """Records the in-place writes to ``tensors`` (a model's parameters and buffers, by id) per
+    module init, and skips them: a dry run of an init pass that changes nothing."""
+
+    def __init__(self, tensors: dict[int, torch.Tensor]) -> None:
+        super().__init__()
+        self.tensors = tensors
+        self.visit = -1
+        self.full: dict[int, list[torch.Tensor]] = {}  # visit -> tensors it writes whole
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        target = args[0] if args else kwargs.get("tensor", kwargs.get("self"))
+        in_place = name.endswith("_") and not name.startswith("_")  # normal_, copy_, zero_, nn.init's
+        if isinstance(target, torch.Tensor) and (in_place or name in _IN_PLACE_DUNDERS):
+            base = target if target._base is None else target._base
+            if id(base) in self.tensors:
+                if base is target and in_place:  # a view, or __setitem__, writes a part
+                    self.full.setdefault(self.visit, []).append(target)
+                return target
+        return func(*args, **kwargs)
+
+
+#: the in-place operators among the dunders (``.shape``'s ``__get__`` and the like only read)
+_IN_PLACE_DUNDERS = frozenset(
+    {
+        "__setitem__",
+        *(f"__i{op}__" for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or", "xor")),
+    }
+)
+
+
+def _last_writers(model: Any, owners: list[Any]) -> tuple[dict[int, int], dict[int, list[torch.Tensor]]]:
+    """``(last, writes)`` of a dry run of ``model``'s init pass: for each tensor (by id) the last
+    module visit that writes it whole, and for each visit the tensors it writes whole."""
+    from .materialize import seeded
+
+    tensors = {id(t): t for t in chain(model.parameters(), model.buffers())}
+    dry = _DryWrites(tensors)
+    counter = iter(range(1 << 62))
+
+    def recording(initialize: Any) -> Any:
+        def visit(module: Any, *args: Any, **kwargs: Any) -> None:
+            had = "_is_hf_initialized" in module.__dict__
+            dry.visit = next(counter)
+            initialize(module, *args, **kwargs)
+            if not had:  # transformers marks the module done; the real pass must visit it again
+                module.__dict__.pop("_is_hf_initialized", None)
+
+        return visit
+
+    for owner in owners:
+        owner._initialize_weights = recording(owner._initialize_weights)
+    try:
+        with seeded(0), dry:  # a throwaway generator: the dry run leaves the build's stream alone
+            model.initialize_weights()
+    finally:
+        for owner in owners:
+            del owner._initialize_weights
+    last: dict[int, int] = {}
+    for visit, written in dry.full.items():
+        for tensor in written:
+            last[id(tensor)] = max(visit, last.get(id(tensor), -1))
+    return last, dry.full
 
 
 class _Writes(torch.overrides.TorchFunctionMode):
@@ -241,19 +324,20 @@ class _Writes(torch.overrides.TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def init_keeping_constructor_values(construct: Any) -> Any:
-    """:func:`init_once_`, then the constructor's own value for every floating parameter or buffer
-    that transformers' ``_init_weights`` leaves to the constructor or the checkpoint: CLIP's
-    ``logit_scale`` (made with ``torch.tensor(config.logit_scale_init_value)``), the statistics
-    of DETR's frozen batch norms (buffers only a checkpoint fills). Built on the meta device those
-    values are lost, and the tensors would hold uninitialised memory. They come from one more
-    construction with only ``torch.empty`` on meta, made only when such a tensor exists."""
+def init_keeping_constructor_values(construct: Any, *, last_write_wins: bool = False) -> Any:
+    """:func:`init_once_` (``last_write_wins`` passed on), then the constructor's own value for
+    every floating parameter or buffer that transformers' ``_init_weights`` leaves to the
+    constructor or the checkpoint: CLIP's ``logit_scale`` (made with
+    ``torch.tensor(config.logit_scale_init_value)``), the statistics of DETR's frozen batch norms
+    (buffers only a checkpoint fills). Built on the meta device those values are lost, and the
+    tensors would hold uninitialised memory. They come from one more construction with only
+    ``torch.empty`` on meta, made only when such a tensor exists."""
 
     @torch.no_grad()
     def init(model: Any) -> None:
         writes = _Writes()
         with writes:
-            init_once_(model)
+            init_once_(model, last_write_wins=last_write_wins)
         tensors = chain(model.named_parameters(), model.named_buffers())
         missing = [(name, t) for name, t in tensors if t.is_floating_point() and id(t) not in writes.written]
         if not missing:
@@ -267,6 +351,20 @@ def init_keeping_constructor_values(construct: Any) -> Any:
                 tensor.copy_(value.to(tensor.dtype))
 
     return init
+
+
+def untie_output_embeddings_(model: Any) -> None:
+    """Give ``model`` output embeddings of its own where the constructor tied them to the input
+    embeddings although the published config says they are not tied. Transformers 5's
+    ``T5Config`` forces ``tie_word_embeddings`` to True (flan-t5 says false, and its checkpoint
+    holds a separate ``lm_head``, which ``from_pretrained`` then leaves untied): built from the
+    config alone, the model would lack that head. A no-op where nothing is tied."""
+    out, inp = model.get_output_embeddings(), model.get_input_embeddings()
+    if out is None or inp is None or out.weight is not inp.weight:
+        return
+    out.weight = torch.nn.Parameter(out.weight.detach().clone(), requires_grad=out.weight.requires_grad)
+    name = next(n for n, m in model.named_modules() if m is out)
+    getattr(model, "all_tied_weights_keys", {}).pop(f"{name}.weight", None)
 
 
 def cast_buffers_(model: Any, dtype: Any) -> Any:
@@ -321,6 +419,10 @@ class HuggingFaceSource(WeightsSource):
         #: a family's correction of transformers' random init, run after it on random builds only
         #: (set by a loader's ``_build_source``; SAM's draws its degenerate tensors as the checkpoint has them)
         self.random_init: Callable[[Any], None] | None = None
+        #: random builds keep the init value transformers' own pass leaves where several module inits
+        #: write one tensor (:func:`init_once_`'s ``last_write_wins``); set by a loader's
+        #: ``_build_source`` (T5's); off by default, where the first write is kept
+        self.last_init_write_wins = False
 
     hub = True
 
@@ -379,9 +481,18 @@ class HuggingFaceSource(WeightsSource):
         data.pop("auto_map", None)  # refused by check_folder_config before it gets here
         return transformers.AutoConfig.for_model(**data)
 
-    def cut_fields(self) -> set[str]:
-        """The (dotted) config fields ``num_layers=`` changes."""
-        return cut_fields(self.layers_key, self.layer_index_keys)
+    def cut_fields(self, num_layers: int | None = None) -> set[str]:
+        """The (dotted) config fields ``num_layers=`` changes: the ``layers_key`` and index fields
+        and, given the depth, every field the config derives from them (T5's
+        ``num_decoder_layers`` follows ``num_layers`` where the file has none)."""
+        fields = cut_fields(self.layers_key, self.layer_index_keys)
+        if num_layers is not None:
+            try:
+                full, cut_ = (_fields(self.load_config(num_layers=n).to_dict()) for n in (None, num_layers))
+            except (TypeError, ValueError):  # a depth the shipped config has not: the folder's own check says so
+                return fields
+            fields |= {key for key, value in cut_.items() if full.get(key) != value}
+        return fields
 
     def read_folder_config(self, folder: Path) -> dict[str, Any]:
         """``folder``'s config.json as a dict, checked against this variant (see
@@ -453,7 +564,21 @@ class HuggingFaceSource(WeightsSource):
         return getattr(transformers, self.model_class)
 
     def _constructor(self, config: Any) -> Any:
-        return lambda: self._model_cls()(config)
+        cls, untied = self._model_cls(), self._untied_output_embeddings()
+
+        def construct() -> Any:
+            model = cls(config)
+            if untied:
+                untie_output_embeddings_(model)
+            return model
+
+        return construct
+
+    def _untied_output_embeddings(self) -> bool:
+        """Whether the published config says the output embeddings are the model's own
+        (``tie_word_embeddings: false``, as the checkpoint then holds them)."""
+        with open(self.config_file) as f:
+            return json.load(f).get("tie_word_embeddings") is False
 
     def construct(self, **kwargs: Any) -> Any:
         """The plain framework build: fp32, transformers' own init."""
@@ -471,7 +596,7 @@ class HuggingFaceSource(WeightsSource):
         """The init pass of a random build of ``construct``: transformers' own, with the
         constructor's values for what it leaves unwritten (:func:`init_keeping_constructor_values`),
         then the family's :attr:`random_init`, under the same seeded generator."""
-        transformers_init = init_keeping_constructor_values(construct)
+        transformers_init = init_keeping_constructor_values(construct, last_write_wins=self.last_init_write_wins)
 
         def init(model: Any) -> None:
             transformers_init(model)
@@ -498,7 +623,7 @@ class HuggingFaceSource(WeightsSource):
     def _checked_folder_config(self, folder: Path, *, num_layers: Any, overrides: dict[str, Any]) -> Any:
         """The config object of a local or cached folder, after checking it against the variant."""
         data = self.read_folder_config(folder)
-        overridden = set(overrides) | (self.cut_fields() if num_layers is not None else set())
+        overridden = set(overrides) | (self.cut_fields(num_layers) if num_layers is not None else set())
         self.check_folder_config(data, where=repr(str(folder)), overridden=overridden)
         return self._config_from(data, num_layers=num_layers, overrides=overrides, where=str(folder))
 
@@ -509,7 +634,7 @@ class HuggingFaceSource(WeightsSource):
         mirrors = self.mirror_folders()
         cached = self._hub_cached("config.json")
         if cached is not None:  # the cache is checked like any folder before its weights are read
-            overridden = set(kwargs) | (self.cut_fields() if num_layers is not None else set())
+            overridden = set(kwargs) | (self.cut_fields(num_layers) if num_layers is not None else set())
             self.check_folder_config(
                 self.read_folder_config(Path(cached).parent), where=repr(cached), overridden=overridden
             )

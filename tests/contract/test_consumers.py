@@ -68,13 +68,17 @@ SUITE = all_variants()
 # Training (the costly half) once per architecture the table declares: resnet50 from torchvision,
 # timm and Hugging Face is one network, so is an Instruct row beside its base row.
 TRAINED = {p.id for p in distinct_architectures(SUITE)}
+# Tasks whose loaders generate token by token and so have a decode step.
+DECODING_TASKS = {"nlp_causal_lm", "nlp_translation", "nlp_summarization"}
 
 
 def test_discovery_under_the_dashed_module_key_finds_every_variant():
     assert set(REGULAR) == set(OURS), "tt-xla's walk must find exactly the variants our discovery lists"
     assert {test_id for test_id, _, _ in PREFILL} == {i for i in OURS if i.startswith("llama/")}
-    causal = {i for i, p in OURS.items() if p.values[0].config.task == "nlp_causal_lm"}
-    assert set(DECODE) == causal and "gpt2/pytorch-gpt2" in causal
+    # The runner sweeps RunPhase.LLM_DECODE over every loader with load_inputs_decode: the causal
+    # LMs and the encoder-decoders, whose decode step carries an EncoderDecoderCache.
+    decoding = {i for i, p in OURS.items() if p.values[0].config.task in DECODING_TASKS}
+    assert set(DECODE) == decoding and {"gpt2/pytorch-gpt2", "t5/pytorch-small"} <= decoding
     for test_id, variant, cls in ENTRIES:
         assert cls.__module__ == f"tt_forge_models.{test_id.split('-')[0].replace('/', '.')}.loader"
         info = cls.get_model_info(variant=variant)  # the class-level call of the runner

@@ -1,0 +1,3 @@
+from .pytorch import ModelLoader, ModelVariant
+
+__all__ = ["ModelLoader", "ModelVariant"]
