@@ -77,6 +77,13 @@ class SpeechRecognitionLoader(ForgeModel):
     #: ``decode_output`` gives the transcript by generating with the model (``run`` passes it)
     DECODE_GENERATES: ClassVar[bool] = True
 
+    def _build_source(self) -> Any:
+        """The row's source; random builds keep the value of the last init write, as transformers
+        does, so the encoder's sinusoidal positions are sinusoids, not noise."""
+        source = super()._build_source()
+        source.last_init_write_wins = True
+        return source
+
     @functools.cached_property
     def _shipped_config(self) -> Any:
         return self.load_config()
