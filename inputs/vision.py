@@ -107,3 +107,21 @@ def processor_transform(
         return F.normalize(pixels.to(torch.float32), mean255, std255)
 
     return transform
+
+
+def own_image_processor(source: Any, stands_in: str, *, stacklevel: int = 2) -> Any | None:
+    """The model's own image processor (``source.load_image_processor()``: the hub cache at the
+    pinned revision, else the copy shipped beside the config), or ``None`` after one
+    :class:`~..errors.PreprocessorFallbackWarning` that says why and what ``stands_in`` for it
+    (the documented constants each task base then applies). ``stacklevel`` counts from the caller."""
+    import warnings
+
+    from ..errors import PreprocessorFallbackWarning, WeightsUnavailableError
+
+    try:
+        return source.load_image_processor()
+    except WeightsUnavailableError as err:
+        warnings.warn(
+            f"{err}; preprocessing with {stands_in} instead", PreprocessorFallbackWarning, stacklevel=stacklevel + 1
+        )
+        return None

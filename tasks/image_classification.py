@@ -13,7 +13,6 @@ Only the standard library and ``base``/``config`` are imported at module level.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from ..base import ForgeModel
@@ -111,17 +110,12 @@ class ImageClassifierLoader(ForgeModel):
 
 
 def _hf_processor_transform(source: Any, size: int) -> Any:
-    from ..errors import PreprocessorFallbackWarning, WeightsUnavailableError
-    from ..inputs.vision import fallback_classification_transform
+    from ..inputs.vision import fallback_classification_transform, own_image_processor
 
-    try:
-        processor = source.load_image_processor()
-    except WeightsUnavailableError as err:
-        warnings.warn(
-            f"{err}; preprocessing with the documented ImageNet constants instead "
-            f"(resize {round(size / 0.875)}, centre crop {size}, ImageNet mean and std)",
-            PreprocessorFallbackWarning,
-            stacklevel=4,
-        )
+    stands_in = (
+        f"the documented ImageNet constants (resize {round(size / 0.875)}, centre crop {size}, ImageNet mean and std)"
+    )
+    processor = own_image_processor(source, stands_in, stacklevel=4)
+    if processor is None:
         return fallback_classification_transform(size)
     return lambda image: processor(images=image, return_tensors="pt")["pixel_values"][0]

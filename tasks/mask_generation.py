@@ -17,7 +17,6 @@ imported at module level.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -257,18 +256,15 @@ class MaskGenerationLoader(ForgeModel):
     def _preprocess(self, photo: Any, point: tuple[float, float]) -> tuple[Any, tuple[float, float], ImageSizes]:
         """The image tensor, the point in the model's frame and the sizes, through SAM's own
         processor when it can be had, else its documented constants (with one warning)."""
-        from ..errors import PreprocessorFallbackWarning, WeightsUnavailableError
+        from ..inputs.vision import own_image_processor
 
         size = self._variant_config.inputs.image_size[1]
-        try:
-            image_processor = self.source.load_image_processor()
-        except WeightsUnavailableError as err:
-            warnings.warn(
-                f"{err}; preprocessing with SAM's documented constants instead (longest side {size}, ImageNet "
-                f"mean and std, zero padding to {size}x{size} at the bottom and right)",
-                PreprocessorFallbackWarning,
-                stacklevel=5,
-            )
+        stands_in = (
+            f"SAM's documented constants (longest side {size}, ImageNet mean and std, zero padding to "
+            f"{size}x{size} at the bottom and right)"
+        )
+        image_processor = own_image_processor(self.source, stands_in, stacklevel=4)
+        if image_processor is None:
             pixels, sizes = documented_transform(photo, size)
             return pixels, rescale_point(point, sizes), sizes
         import transformers

@@ -23,7 +23,6 @@ Only the standard library and ``base``/``config`` are imported at module level.
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -112,18 +111,13 @@ class SetPredictionDetectorLoader(ForgeModel):
     def image_processor(self) -> Any:
         """The model's own image processor (the hub cache at the pinned revision), else its class
         built from the documented constants, with one PreprocessorFallbackWarning."""
-        from ..errors import PreprocessorFallbackWarning, WeightsUnavailableError
+        from ..inputs.vision import own_image_processor
 
-        try:
-            return self.source.load_image_processor()
-        except WeightsUnavailableError as err:
-            warnings.warn(
-                f"{err}; preprocessing with the documented constants instead (shortest edge "
-                f"{SHORTEST_EDGE}, longest {LONGEST_EDGE}, ImageNet mean and std)",
-                PreprocessorFallbackWarning,
-                stacklevel=6,
-            )
-            return documented_processor(self.IMAGE_PROCESSOR)
+        stands_in = (
+            f"the documented constants (shortest edge {SHORTEST_EDGE}, longest {LONGEST_EDGE}, ImageNet mean and std)"
+        )
+        processor = own_image_processor(self.source, stands_in, stacklevel=5)
+        return documented_processor(self.IMAGE_PROCESSOR) if processor is None else processor
 
     # ---- outputs -------------------------------------------------------------------------------
 

@@ -27,7 +27,6 @@ Only the standard library and ``base``/``config`` are imported at module level.
 from __future__ import annotations
 
 import json
-import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -140,19 +139,15 @@ class ZeroShotImageClassifierLoader(ForgeModel):
         return self._transform(image)
 
     def _resolve_transform(self) -> Any:
-        from ..errors import PreprocessorFallbackWarning, WeightsUnavailableError
-        from ..inputs.vision import processor_transform
+        from ..inputs.vision import own_image_processor, processor_transform
 
         size = self._variant_config.inputs.image_size[1]
-        try:
-            processor = self.source.load_image_processor()
-        except WeightsUnavailableError as err:
-            warnings.warn(
-                f"{err}; preprocessing with the processor's documented constants instead (short side "
-                f"resized to {size} bicubic, centre crop {size}, mean {self.IMAGE_MEAN}, std {self.IMAGE_STD})",
-                PreprocessorFallbackWarning,
-                stacklevel=5,
-            )
+        stands_in = (
+            f"the processor's documented constants (short side resized to {size} bicubic, centre crop "
+            f"{size}, mean {self.IMAGE_MEAN}, std {self.IMAGE_STD})"
+        )
+        processor = own_image_processor(self.source, stands_in, stacklevel=4)
+        if processor is None:
             return processor_transform(size, mean=self.IMAGE_MEAN, std=self.IMAGE_STD)
         return lambda image: processor(images=image, return_tensors="pt")["pixel_values"][0]
 

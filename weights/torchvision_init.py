@@ -93,33 +93,33 @@ def convnext_init_(model: nn.Module) -> None:
             scale.fill_(1e-6)  # ConvNeXt's layer_scale argument, the builders' default
 
 
-@torch.no_grad()
-def mobilenet_v2_init_(model: nn.Module) -> None:
+def _mobile_init_(model: nn.Module, linear_weight_: Callable[[nn.Linear], None]) -> None:
+    """MobileNet's and EfficientNet's shared rule: Kaiming-normal (fan-out) convolutions, zero
+    biases, norms as constructed; only the classifier's weight differs."""
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out")
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, 0, 0.01)
+            linear_weight_(module)
             nn.init.zeros_(module.bias)
         else:
             _norms_and_rest_(module)
+
+
+@torch.no_grad()
+def mobilenet_v2_init_(model: nn.Module) -> None:
+    _mobile_init_(model, lambda linear: nn.init.normal_(linear.weight, 0, 0.01))
 
 
 @torch.no_grad()
 def efficientnet_init_(model: nn.Module) -> None:
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out")
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Linear):
-            bound = 1.0 / math.sqrt(module.out_features)
-            nn.init.uniform_(module.weight, -bound, bound)
-            nn.init.zeros_(module.bias)
-        else:
-            _norms_and_rest_(module)
+    def uniform_(linear: nn.Linear) -> None:
+        bound = 1.0 / math.sqrt(linear.out_features)
+        nn.init.uniform_(linear.weight, -bound, bound)
+
+    _mobile_init_(model, uniform_)
 
 
 #: recipe by the class torchvision's builder returns

@@ -300,11 +300,12 @@ def test_random_build_fetches_no_backbone(monkeypatch):
     # (buffers transformers' init leaves to a checkpoint): both untrained, neither fetching.
     assert asked and set(asked) == {("resnet50", False)} and loader.weights_source == "random"
     assert sum(p.numel() for p in model.parameters()) == ROW.num_params
+    built = len(asked)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = ModelLoader().load_model()  # auto: nothing cached, so random
-    assert any(w.category.__name__ == "WeightsFallbackWarning" for w in caught) and len(asked) == 2
-    assert not asked[1][1]
+    assert any(w.category.__name__ == "WeightsFallbackWarning" for w in caught) and len(asked) > built
+    assert set(asked) == {("resnet50", False)}, "every backbone timm was asked for is untrained"
 
 
 def test_every_parameter_gets_a_gradient(random_model):

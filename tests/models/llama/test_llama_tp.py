@@ -3,12 +3,9 @@ sharded by the loader's own shard spec, and their logits match one process."""
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
 import textwrap
+
+from helpers import run_ranks
 
 WORKER = textwrap.dedent(
     """
@@ -56,45 +53,8 @@ WORKER = textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_process_tensor_parallel_matches_one_process():
-    env = {
-        **os.environ,
-        "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": str(_free_port()),
-        "WORLD_SIZE": "2",
-        "OMP_NUM_THREADS": "1",
-        "GLOO_SOCKET_IFNAME": "lo",
-    }
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER],
-            env={**env, "RANK": str(rank)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for rank in range(2)
-    ]
-    outputs = []
-    try:
-        for proc in procs:
-            out, err = proc.communicate(timeout=240)
-            assert proc.returncode == 0, f"rank exited {proc.returncode}\n{out}\n{err[-4000:]}"
-            outputs.append(out)
-    finally:
-        for proc in procs:  # never leave a rank waiting on a dead peer
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    for out in outputs:
-        line = next(ln for ln in out.splitlines() if ln.startswith("RESULT "))
-        report = json.loads(line.removeprefix("RESULT "))
+    for report in run_ranks(WORKER):
         assert report["mesh"] == [[1, 2], ["batch", "model"]]
         for tied, r in report["results"].items():
             assert r["pcc"] >= 0.999, (tied, r)
