@@ -193,7 +193,7 @@ def test_the_hubs_per_expert_checkpoint_loads_into_the_fused_experts(tmp_path):
         from tt_forge_models.mixtral import ModelLoader
         loader = ModelLoader()
         model = loader.load_model(weights="pretrained", num_layers=1, **{NARROW!r})
-        expected, state = torch.load({str(expected)!r}), model.state_dict()
+        expected, state = torch.load({str(expected)!r}, weights_only=True), model.state_dict()
         print("RESULT " + json.dumps({{
             "source": loader.weights_source,
             "keys": sorted(expected) == sorted(state),
