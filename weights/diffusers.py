@@ -9,7 +9,7 @@ holds it: its ``config.json`` is checked against the variant and its weights (on
 an index of shards, or a ``.bin`` read with ``weights_only``) are assigned onto the meta-built model,
 after diffusers' own renaming of legacy keys (the attention names SD 1.x's VAE was saved with).
 That holds one copy of the weights, in the target dtype, and patches nothing. Otherwise
-``from_pretrained(repo, subfolder=, revision=, torch_dtype=, local_files_only=)`` fetches them,
+``from_pretrained(repo, subfolder=, revision=, dtype=, local_files_only=)`` fetches them,
 within the deadlines of :func:`.huggingface.hub_settings`. (While it builds the model, diffusers
 sets torch's default dtype and stubs out ``torch.nn.init``, process-wide, for the duration of its
 call: one more reason the cached path is ours.)
@@ -36,7 +36,7 @@ from ..errors import CorruptWeightsError, RemoteCodeError, WeightsUnavailableErr
 from . import WeightsSource, offline_switch_on, read_state_dict
 from .files import check_state_dict_keys, state_dict_differences
 from .hf_folder import read_safetensors
-from .huggingface import hub_settings, is_hub_cached
+from .huggingface import hub_settings, is_hub_cached, structural
 from .materialize import assign_state_dict_, build_random, construct_on_meta, count_parameters
 from .policy import hub_endpoint
 
@@ -233,7 +233,7 @@ class DiffusersSource(WeightsSource):
         defaults = self._init_defaults()
         differing = []
         for key, value in self._shipped().items():
-            if key.startswith("_") or key in overridden or not _structural(value):
+            if key.startswith("_") or key in overridden or not structural(value, names=True):
                 continue
             their = data.get(key, defaults.get(key))
             if _plain(their) != _plain(value):
@@ -311,7 +311,7 @@ class DiffusersSource(WeightsSource):
                 model = self._model_cls().from_pretrained(
                     self.repo_id,
                     revision=self.revision,
-                    torch_dtype=dtype or torch.float32,
+                    dtype=dtype or torch.float32,
                     local_files_only=offline,
                     trust_remote_code=False,  # a model class loads no code; said explicitly, as everywhere
                     # with accelerate diffusers builds on meta; without it, asking would only log a warning
@@ -425,15 +425,6 @@ def _fields(config: dict[str, Any], shipped: dict[str, Any]) -> str:
     """The fields of ``config`` that differ from the shipped config, as ``name=value``."""
     changed = [f"{k}={v!r}" for k, v in config.items() if k in shipped and _plain(shipped[k]) != _plain(v)]
     return ", ".join(changed) or "the shipped config"
-
-
-def _structural(value: Any) -> bool:
-    """Sizes, counts and block types: the fields that shape the weights."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return True
-    return isinstance(value, list) and bool(value) and all(_structural(v) or isinstance(v, str) for v in value)
 
 
 def _plain(value: Any) -> Any:

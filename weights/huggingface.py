@@ -547,7 +547,7 @@ class HuggingFaceSource(WeightsSource):
         theirs = _fields(theirs)
         differing = []
         for key, value in ours.items():
-            if _overridden(key, overridden) or key.endswith("token_id") or not _structural(value):
+            if _overridden(key, overridden) or key.endswith("token_id") or not structural(value):
                 continue
             if theirs.get(key) != value:
                 differing.append(f"{key} {theirs.get(key)!r} (variant: {value!r})")
@@ -874,13 +874,18 @@ def _overridden(key: str, overridden: set[str]) -> bool:
     return any(".".join(parts[:n]) in overridden for n in range(1, len(parts) + 1))
 
 
-def _structural(value: Any) -> bool:
-    """Integer fields and lists of them: the sizes, depths and counts that shape the weights."""
+def structural(value: Any, *, names: bool = False) -> bool:
+    """Integer fields and lists of them: the sizes, depths and counts that shape the weights; with
+    ``names``, lists may also hold block types (diffusers' ``down_block_types``)."""
     if isinstance(value, bool):
         return False
     if isinstance(value, int):
         return True
-    return isinstance(value, list) and bool(value) and all(_structural(v) and isinstance(v, int) for v in value)
+    if not (isinstance(value, list) and value):
+        return False
+    if names:  # block types beside sizes, nested lists of either
+        return all(isinstance(v, str) or structural(v, names=True) for v in value)
+    return all(isinstance(v, int) and structural(v) for v in value)
 
 
 def _distribution_of(spec: str) -> str:
