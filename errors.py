@@ -43,3 +43,8 @@ def one_line(err: BaseException, limit: int = 300) -> str:
     lines = str(err).strip().splitlines()
     first = lines[0].strip()[:limit] if lines else ""
     return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+class MissingDependencyError(ImportError):
+    """An optional framework (jax, flax, onnx, onnxruntime) is not installed; the message names the
+    extra that installs it."""

@@ -1,0 +1,158 @@
+"""One converter between PyTorch state dicts and Flax variable trees, driven by a family's rules.
+
+A rule pairs a PyTorch key template with a Flax path template and a layout::
+
+    Rule("layer{i}.{j}.conv{k}.weight", "params/layer{i}_{j}/conv{k}/kernel", CONV2D)
+
+``{name}`` placeholders match one key component (``[^./]+``) and must appear in both templates,
+so the same rules convert both ways and a round trip gives identical tensors. The first path
+component of a Flax template is the collection (``params``, ``batch_stats``). Every key must be
+claimed by exactly one rule or named in ``skip``: an unconverted weight is an error, never
+silently dropped. Arrays are numpy here; the JAX loader turns them into ``jax.Array``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Iterable, Mapping
+
+#: layouts: how a PyTorch tensor becomes a Flax one (and back)
+SAME = "same"
+LINEAR = "linear"  # torch (out, in) -> flax (in, out)
+CONV1D = "conv1d"  # torch (out, in, k) -> flax (k, in, out)
+CONV2D = "conv2d"  # torch (out, in, h, w) -> flax (h, w, in, out)
+_TO_FLAX = {SAME: None, LINEAR: (1, 0), CONV1D: (2, 1, 0), CONV2D: (2, 3, 1, 0)}
+_TO_TORCH = {SAME: None, LINEAR: (1, 0), CONV1D: (2, 1, 0), CONV2D: (3, 2, 0, 1)}
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _pattern(template: str) -> re.Pattern:
+    out, pos = [], 0
+    for m in _PLACEHOLDER.finditer(template):
+        out.append(re.escape(template[pos : m.start()]))
+        out.append(f"(?P<{m.group(1)}>[^./]+)")
+        pos = m.end()
+    out.append(re.escape(template[pos:]))
+    return re.compile("".join(out) + r"\Z")
+
+
+@dataclass(frozen=True)
+class Rule:
+    torch: str
+    flax: str
+    layout: str = SAME
+
+    def __post_init__(self) -> None:
+        if self.layout not in _TO_FLAX:
+            raise ValueError(f"unknown layout {self.layout!r}; valid: {', '.join(_TO_FLAX)}")
+        if set(_PLACEHOLDER.findall(self.torch)) != set(_PLACEHOLDER.findall(self.flax)):
+            raise ValueError(f"rule {self.torch!r} -> {self.flax!r}: both sides must name the same placeholders")
+        if "/" not in self.flax:
+            raise ValueError(f"rule {self.flax!r}: a Flax path starts with its collection, e.g. 'params/...'")
+
+    @cached_property
+    def torch_pattern(self) -> re.Pattern:
+        return _pattern(self.torch)
+
+    @cached_property
+    def flax_pattern(self) -> re.Pattern:
+        return _pattern(self.flax)
+
+
+def _claim(key: str, rules: Iterable[Rule], side: str) -> tuple[Rule, dict[str, str]] | None:
+    hits = []
+    for rule in rules:
+        m = (rule.torch_pattern if side == "torch" else rule.flax_pattern).match(key)
+        if m:
+            hits.append((rule, m.groupdict()))
+    if len(hits) > 1:
+        raise ValueError(f"{key!r} matches {len(hits)} rules: {[getattr(r, side) for r, _ in hits]}")
+    return hits[0] if hits else None
+
+
+def _skipped(key: str, skip: Iterable[str]) -> bool:
+    return any(_pattern(s).match(key) for s in skip)
+
+
+def _transpose(array: Any, axes: tuple[int, ...] | None, key: str) -> Any:
+    if axes is None:
+        return array
+    if array.ndim != len(axes):
+        raise ValueError(f"{key!r}: expected a {len(axes)}-d tensor for this layout, got shape {tuple(array.shape)}")
+    return array.transpose(axes)
+
+
+def torch_to_flax(state_dict: Mapping[str, Any], rules: Iterable[Rule], *, skip: Iterable[str] = ()) -> dict:
+    """A nested Flax variable dict (``{"params": {...}, "batch_stats": {...}}``) from a PyTorch
+    state dict of numpy arrays (see :func:`state_dict_to_numpy`)."""
+    rules, skip = tuple(rules), tuple(skip)
+    tree: dict = {}
+    unclaimed = []
+    for key, array in state_dict.items():
+        hit = _claim(key, rules, "torch")
+        if hit is None:
+            if not _skipped(key, skip):
+                unclaimed.append(key)
+            continue
+        rule, names = hit
+        path = rule.flax.format(**names).split("/")
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        if path[-1] in node:
+            raise ValueError(f"two PyTorch keys map to Flax path {'/'.join(path)!r}")
+        node[path[-1]] = _transpose(array, _TO_FLAX[rule.layout], key)
+    if unclaimed:
+        raise ValueError(f"no conversion rule for {len(unclaimed)} PyTorch keys: {unclaimed[:8]}")
+    return tree
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"params/dense/kernel": array, ...}`` from a nested Flax variable dict."""
+    out = {}
+    for name, value in tree.items():
+        path = f"{prefix}/{name}" if prefix else str(name)
+        if isinstance(value, Mapping):
+            out.update(flatten(value, path))
+        else:
+            out[path] = value
+    return out
+
+
+def flax_to_torch(variables: Mapping[str, Any], rules: Iterable[Rule], *, skip: Iterable[str] = ()) -> dict[str, Any]:
+    """The PyTorch state dict (numpy arrays) of a Flax variable dict: the inverse of
+    :func:`torch_to_flax` for the same rules. ``skip`` here names Flax paths with no PyTorch
+    counterpart."""
+    import numpy as np
+
+    rules, skip = tuple(rules), tuple(skip)
+    out, unclaimed = {}, []
+    for path, array in flatten(variables).items():
+        hit = _claim(path, rules, "flax")
+        if hit is None:
+            if not _skipped(path, skip):
+                unclaimed.append(path)
+            continue
+        rule, names = hit
+        out[rule.torch.format(**names)] = _transpose(np.asarray(array), _TO_TORCH[rule.layout], path)
+    if unclaimed:
+        raise ValueError(f"no conversion rule for {len(unclaimed)} Flax paths: {unclaimed[:8]}")
+    return out
+
+
+def state_dict_to_numpy(model_or_state_dict: Any) -> dict[str, Any]:
+    """A PyTorch module's (or state dict's) tensors as numpy arrays, bf16 through fp32 (numpy has
+    no bfloat16; the JAX loader casts back). Shared tensors appear once per key, as in
+    ``state_dict()``."""
+    import torch
+
+    state = model_or_state_dict.state_dict() if hasattr(model_or_state_dict, "state_dict") else model_or_state_dict
+    out = {}
+    for key, tensor in state.items():
+        tensor = tensor.detach().cpu()
+        if tensor.dtype == torch.bfloat16:
+            tensor = tensor.float()
+        out[key] = tensor.numpy()
+    return out
