@@ -5,33 +5,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from ....frameworks.flax_weights import LINEAR, SAME, Rule
+from ....frameworks.flax_weights import Rule, dense, embedding, norm
 
 #: PyTorch keys with no Flax counterpart: the LM head when it is the input embeddings (tied; a
 #: rule claims it first where the config unties it). RoPE's ``inv_freq`` is not persistent, so
 #: it is in no state dict.
 SKIP = ("lm_head.weight",)
 
-_LAYER = "model.layers.{i}."
-_FLAX_LAYER = "params/model/layers_{i}/"
-
 
 def rules(config: Any) -> list[Rule]:
     """The rules for a transformers ``LlamaConfig``: biases where ``attention_bias`` or
     ``mlp_bias`` asks for them, ``lm_head`` unless ``tie_word_embeddings``."""
-    out = [
-        Rule("model.embed_tokens.weight", "params/model/embed_tokens/embedding", SAME),
-        Rule("model.norm.weight", "params/model/norm/weight", SAME),
-        Rule(_LAYER + "input_layernorm.weight", _FLAX_LAYER + "input_layernorm/weight", SAME),
-        Rule(_LAYER + "post_attention_layernorm.weight", _FLAX_LAYER + "post_attention_layernorm/weight", SAME),
-    ]
-    linears = [("self_attn", p, getattr(config, "attention_bias", False)) for p in ("q", "k", "v", "o")]
-    linears += [("mlp", p, getattr(config, "mlp_bias", False)) for p in ("gate", "up", "down")]
-    for block, proj, bias in linears:
-        torch_name, flax_name = f"{_LAYER}{block}.{proj}_proj", f"{_FLAX_LAYER}{block}/{proj}_proj"
-        out.append(Rule(f"{torch_name}.weight", f"{flax_name}/kernel", LINEAR))
-        if bias:
-            out.append(Rule(f"{torch_name}.bias", f"{flax_name}/bias", SAME))
+    layer, flax_layer = "model.layers.{i}", "model/layers_{i}"
+    out = embedding("model.embed_tokens", "model/embed_tokens") + norm("model.norm", "model/norm", bias=False)
+    for name in ("input_layernorm", "post_attention_layernorm"):
+        out += norm(f"{layer}.{name}", f"{flax_layer}/{name}", bias=False)
+    attention_bias = bool(getattr(config, "attention_bias", False))
+    for proj in ("q_proj", "k_proj", "v_proj", "o_proj"):
+        out += dense(f"{layer}.self_attn.{proj}", f"{flax_layer}/self_attn/{proj}", bias=attention_bias)
+    mlp_bias = bool(getattr(config, "mlp_bias", False))
+    for proj in ("gate_proj", "up_proj", "down_proj"):
+        out += dense(f"{layer}.mlp.{proj}", f"{flax_layer}/mlp/{proj}", bias=mlp_bias)
     if not getattr(config, "tie_word_embeddings", False):
-        out.append(Rule("lm_head.weight", "params/lm_head/kernel", LINEAR))
+        out += dense("lm_head", "lm_head", bias=False)
     return out

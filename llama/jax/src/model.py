@@ -150,11 +150,11 @@ class LlamaRMSNorm(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        weight = self.param("weight", nn.initializers.ones, (self.size,), self.param_dtype)
+        scale = self.param("scale", nn.initializers.ones, (self.size,), self.param_dtype)
         # transformers normalizes in float32 and casts back before the scale
         h = x.astype(jnp.float32)
         h = h * jax.lax.rsqrt(jnp.mean(h * h, axis=-1, keepdims=True) + self.eps)
-        return weight * h.astype(x.dtype)
+        return scale * h.astype(x.dtype)
 
 
 def _dense(features: int, bias: bool, arch: LlamaArch, param_dtype: Any, name: str) -> nn.Dense:
