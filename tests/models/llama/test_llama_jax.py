@@ -203,6 +203,20 @@ def test_jit_matches_eager_and_the_export_runs():
     )
 
 
+def test_tt_xla_tester_calls_and_decode():
+    """What tt-xla's DynamicJaxModelTester calls (apply on the loader's parameters and inputs, jit with
+    its static names, the wrapper's logits), and decode_output as PyTorch's on the same logits."""
+    loader, module = _jax(DEFAULT)
+    assert loader.get_forward_method_name() == "apply"
+    assert loader.get_input_parameters(train=False) is loader.variables
+    args, kwargs = loader.get_forward_method_args(), loader.get_forward_method_kwargs(train=False)
+    forward = jax.jit(getattr(module, loader.get_forward_method_name()), static_argnames=loader.get_static_argnames())
+    logits = loader.wrapper_model(forward)(args, kwargs)
+    np.testing.assert_allclose(np.asarray(logits), np.asarray(_jax_logits(DEFAULT)), rtol=1e-6, atol=1e-6)
+    decoded = loader.decode_output({"logits": logits})
+    assert decoded == TorchModelLoader(DEFAULT).decode_output({"logits": torch.from_numpy(_torch_logits(DEFAULT))})
+
+
 @pytest.mark.parametrize("variant", ARCHITECTURES, ids=str)
 def test_export_stablehlo_shape_only(variant):
     """Every architecture at its real width exports (two layers; shape-only, no weights built)."""
