@@ -3,14 +3,16 @@ for every row of the PyTorch table (Llama 3, 3.1, 3.2, 3.3 and TinyLlama).
 
 Variants, weights (pretrained at the pinned revision, or seeded random from the shipped config),
 ``num_layers=`` and config keywords, and the inputs (the prompt, left-padded, with its mask and
-positions) are the PyTorch loader's; the forward returns ``{"logits": ...}`` for the whole
-sequence (no KV cache). ``load_model(device="meta")`` gives shape-only variables at any size.
+positions) are the PyTorch loader's, less its ``use_cache`` flag: the forward returns
+``{"logits": ...}`` for the whole sequence, with no KV cache (so no ``mode="decode"`` inputs).
+``load_model(device="meta")`` gives shape-only variables at any size.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ...base import _class_or_instance_method
 from ...frameworks.jax_loader import JaxLoader
 from ..pytorch.loader import ModelLoader as TorchModelLoader
 from ..pytorch.loader import ModelVariant
@@ -30,3 +32,15 @@ class ModelLoader(JaxLoader):
         from .src.convert import SKIP, rules
 
         return rules(torch_model.config), SKIP
+
+    @_class_or_instance_method(on_default=True)
+    def load_inputs(self, *, dtype_override: Any = None, batch_size: int = 1, **kwargs: Any) -> Any:  # type: ignore[override]
+        """The prefill as jnp arrays (``input_ids``, ``attention_mask``, ``position_ids``, int32),
+        ``seq_len=`` as for PyTorch."""
+        mode = kwargs.get("mode", "prefill")
+        if mode != "prefill":
+            raise ValueError(f"mode={mode!r}: the JAX Llama has no KV cache; it takes mode='prefill' inputs only")
+        inputs = super().load_inputs(dtype_override=dtype_override, batch_size=batch_size, **kwargs)
+        inputs.pop("use_cache", None)  # a PyTorch flag; here there is no cache to return
+        self._inputs = inputs
+        return inputs
