@@ -86,7 +86,8 @@ def test_list_filters_and_json_import_no_torch(env):
     assert [r["variant"] for r in rows] == ["resnet18", "resnet101", "resnet152"]
     assert rows[0]["num_params"] == RESNET18_PARAMS and rows[0]["task"] == "cv_image_cls"
     text = cli("list", "--task", "cv_image_cls", "--group", "priority", env=env).stdout
-    assert "resnet/pytorch-resnet50 " in text and "resnet18" not in text and "1 variants" in text
+    assert "resnet/pytorch-resnet50 " in text and "resnet18" not in text
+    assert "resnet/jax-resnet50 " in text and "2 variants" in text  # list shows every framework
 
 
 @pytest.mark.parametrize(
