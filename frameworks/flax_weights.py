@@ -7,12 +7,14 @@ A rule pairs a PyTorch key template with a Flax path template and a layout::
 ``{name}`` placeholders match one key component (``[^./]+``) and must appear in both templates,
 so the same rules convert both ways and a round trip gives identical tensors. The first path
 component of a Flax template is the collection (``params``, ``batch_stats``). Every key must be
-claimed by exactly one rule or named in ``skip``: an unconverted weight is an error, never
-silently dropped. Arrays are numpy here; the JAX loader turns them into ``jax.Array``.
+claimed by exactly one rule or matched by a ``skip`` glob (``"*.num_batches_tracked"``): an
+unconverted weight is an error, never silently dropped. Arrays are numpy here; the JAX loader
+turns them into ``jax.Array``.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -73,7 +75,7 @@ def _claim(key: str, rules: Iterable[Rule], side: str) -> tuple[Rule, dict[str, 
 
 
 def _skipped(key: str, skip: Iterable[str]) -> bool:
-    return any(_pattern(s).match(key) for s in skip)
+    return any(fnmatch.fnmatchcase(key, pattern) for pattern in skip)
 
 
 def _transpose(array: Any, axes: tuple[int, ...] | None, key: str) -> Any:
@@ -156,3 +158,38 @@ def state_dict_to_numpy(model_or_state_dict: Any) -> dict[str, Any]:
             tensor = tensor.float()
         out[key] = tensor.numpy()
     return out
+
+
+# ---- rule builders for the common PyTorch modules (prefixes may hold placeholders) -------------
+
+
+def dense(torch_prefix: str, flax_path: str, *, bias: bool = True) -> list[Rule]:
+    """``nn.Linear`` -> ``nn.Dense``."""
+    rules = [Rule(f"{torch_prefix}.weight", f"params/{flax_path}/kernel", LINEAR)]
+    return rules + ([Rule(f"{torch_prefix}.bias", f"params/{flax_path}/bias")] if bias else [])
+
+
+def conv(torch_prefix: str, flax_path: str, *, bias: bool = False, layout: str = CONV2D) -> list[Rule]:
+    """``nn.Conv2d`` (or ``Conv1d`` with ``layout=CONV1D``) -> ``nn.Conv``."""
+    rules = [Rule(f"{torch_prefix}.weight", f"params/{flax_path}/kernel", layout)]
+    return rules + ([Rule(f"{torch_prefix}.bias", f"params/{flax_path}/bias")] if bias else [])
+
+
+def norm(torch_prefix: str, flax_path: str, *, bias: bool = True) -> list[Rule]:
+    """``nn.LayerNorm`` (or an RMSNorm with ``bias=False``) -> ``nn.LayerNorm`` / ``nn.RMSNorm``."""
+    rules = [Rule(f"{torch_prefix}.weight", f"params/{flax_path}/scale")]
+    return rules + ([Rule(f"{torch_prefix}.bias", f"params/{flax_path}/bias")] if bias else [])
+
+
+def batch_norm(torch_prefix: str, flax_path: str) -> list[Rule]:
+    """``nn.BatchNorm2d`` -> ``nn.BatchNorm``: affine parameters in ``params``, running statistics in
+    ``batch_stats`` (``num_batches_tracked`` has no Flax counterpart: skip ``{...}.num_batches_tracked``)."""
+    return norm(torch_prefix, flax_path) + [
+        Rule(f"{torch_prefix}.running_mean", f"batch_stats/{flax_path}/mean"),
+        Rule(f"{torch_prefix}.running_var", f"batch_stats/{flax_path}/var"),
+    ]
+
+
+def embedding(torch_prefix: str, flax_path: str) -> list[Rule]:
+    """``nn.Embedding`` -> ``nn.Embed``."""
+    return [Rule(f"{torch_prefix}.weight", f"params/{flax_path}/embedding")]
