@@ -196,6 +196,11 @@ class BertModel(nn.Module):
     def __call__(self, input_ids, token_type_ids=None, attention_mask=None, *, train: bool = False):
         if not jnp.issubdtype(input_ids.dtype, jnp.integer):
             raise TypeError(f"input_ids must be integer token ids, got dtype {input_ids.dtype}")
+        if input_ids.shape[-1] > self.settings.max_position_embeddings:
+            raise ValueError(
+                f"input_ids of length {input_ids.shape[-1]} exceed max_position_embeddings "
+                f"{self.settings.max_position_embeddings}"
+            )
         if token_type_ids is None:
             token_type_ids = jnp.zeros_like(input_ids)
         position_ids = jnp.arange(input_ids.shape[-1])[None, :]
