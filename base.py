@@ -348,6 +348,16 @@ class ForgeModel(ABC):
     # One helper that calls a model with its inputs, whatever their form.
     call_model = staticmethod(call_model)
 
+    # ---- what the command line asks of a model, in any framework (JAX and ONNX loaders override) --
+
+    def count_model_parameters(self, model: Any) -> int:
+        """Elements of the model's parameters (buffers excluded)."""
+        return sum(p.numel() for p in model.parameters())
+
+    def model_dtype(self, model: Any) -> str:
+        """The dtype of the model's first floating parameter, by name (``"bfloat16"``)."""
+        return str(next((p.dtype for p in model.parameters() if p.is_floating_point()), "")).removeprefix("torch.")
+
 
 class ForgePrefillModel(ForgeModel):
     """Upstream's base of loaders that consumers sweep over prefill meshes, strategies, batch

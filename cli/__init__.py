@@ -80,7 +80,19 @@ _count = _int_at_least(0)
 # ---- selection -----------------------------------------------------------------------------------
 
 
-def _add_filters(parser: argparse.ArgumentParser, *, positional_models: bool = False) -> None:
+FRAMEWORKS = ("pytorch", "jax", "onnx")
+
+
+def _add_framework(parser: argparse.ArgumentParser, default: str | None) -> None:
+    where = "every framework" if default is None else default
+    parser.add_argument(
+        "--framework", choices=FRAMEWORKS, default=default, help=f"pytorch, jax or onnx (default: {where})"
+    )
+
+
+def _add_filters(
+    parser: argparse.ArgumentParser, *, positional_models: bool = False, framework: str | None = "pytorch"
+) -> None:
     if positional_models:
         parser.add_argument("models", nargs="*", metavar="MODEL", help="model folders, e.g. resnet (default: all)")
         parser.add_argument("--variant", action="append", help="variant name, e.g. resnet18 (repeatable; default: all)")
@@ -89,6 +101,7 @@ def _add_filters(parser: argparse.ArgumentParser, *, positional_models: bool = F
     parser.add_argument("--source", action="append", help="source, e.g. torchvision (repeatable)")
     parser.add_argument("--group", action="append", help="group: red, priority, generality (repeatable)")
     parser.add_argument("--name", help="glob on the variant ID or name, e.g. 'resnet/*50*'")
+    _add_framework(parser, framework)
 
 
 def _selected(args: argparse.Namespace) -> list:
@@ -98,7 +111,12 @@ def _selected(args: argparse.Namespace) -> list:
     models = list(getattr(args, "models", None) or []) + list(args.model or [])
     try:
         entries = list_variants(
-            model=models or None, task=args.task, source=args.source, group=args.group, name=args.name
+            model=models or None,
+            task=args.task,
+            source=args.source,
+            group=args.group,
+            name=args.name,
+            framework=args.framework,
         )
     except ValueError as err:  # an unknown model, task, source or group
         raise UsageError(str(err)) from err
@@ -113,15 +131,15 @@ def _selected(args: argparse.Namespace) -> list:
     return entries
 
 
-def _one(model: str, variant: str | None) -> Any:
-    """The entry of one model's variant (its default when ``variant`` is None)."""
+def _one(model: str, variant: str | None, framework: str = "pytorch") -> Any:
+    """The entry of one model's variant (its default when ``variant`` is None) in ``framework``."""
     from ..discovery import get_loader, list_variants
 
     try:
-        name = str(get_loader(model)._resolve_variant(variant))
+        name = str(get_loader(model, framework)._resolve_variant(variant))
     except ValueError as err:  # an unknown model or variant; the message lists the valid ones
         raise UsageError(str(err)) from err
-    return next(e for e in list_variants(model=model) if e.variant == name)
+    return next(e for e in list_variants(model=model, framework=framework) if e.variant == name)
 
 
 def _format_params(n: int | None) -> str:
@@ -214,16 +232,24 @@ def _dotted(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
+def _array_spec(inputs: Any) -> list[dict[str, Any]]:
+    """Name, shape and dtype of each array a JAX or ONNX model is called with."""
+    named = inputs.items() if isinstance(inputs, dict) else [("input", inputs)]
+    return [{"name": k, "shape": list(v.shape), "dtype": str(v.dtype)} for k, v in named]
+
+
 def cmd_info(args: argparse.Namespace) -> int:
-    entry = _one(args.model, args.variant)
+    entry = _one(args.model, args.variant, args.framework)
     from ..weights.materialize import count_parameters
     from .flops import count_flops
 
     loader = entry.make_loader()
-    meta = loader.load_model(device="meta", dtype_override=args.dtype)
+    # A JAX or ONNX variant is its PyTorch variant's network: counted there, on the meta device.
+    torch_side = getattr(loader, "torch_loader", loader)
+    meta = torch_side.load_model(device="meta", dtype_override=args.dtype)
     params = count_parameters(meta)
     inputs = loader.load_inputs(dtype_override=args.dtype, batch_size=args.batch_size)
-    flops = count_flops(loader, batch_size=args.batch_size, dtype=args.dtype)
+    flops = count_flops(torch_side, batch_size=args.batch_size, dtype=args.dtype)
     source = loader.source
     info = {
         **entry.to_dict(),
@@ -233,7 +259,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "flops_method": flops.method,
         "flops_error": flops.error,
         "flops_batch_size": args.batch_size,
-        "inputs": _input_spec(inputs, meta),
+        "inputs": _input_spec(inputs, meta) if torch_side is loader else _array_spec(inputs),
         "weights": source.describe(),
         "weights_cached": bool(source.is_cached()),
         "config": entry.config.to_dict(),
@@ -271,8 +297,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from ..inputs.devices import move_to, resolve_device, synchronizer
 
-    entry = _one(args.model, args.variant)
+    entry = _one(args.model, args.variant, args.framework)
     device = resolve_device(args.device)  # before the load, so a missing GPU fails at once
+    if entry.framework != "pytorch" and device.type != "cpu":
+        raise UsageError(f"--device {args.device}: {entry.framework} variants run on the CPU here; use --device cpu")
     sync = synchronizer(device)
     import torch
 
@@ -289,9 +317,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     model = step("load", lambda: loader.load_model(dtype_override=args.dtype, weights=args.weights))
     if device.type != "cpu":
         model = step("to_device", lambda: model.to(device))
-    inputs = step(
-        "inputs", lambda: move_to(loader.load_inputs(dtype_override=args.dtype, batch_size=args.batch_size), device)
-    )
+    inputs = step("inputs", lambda: loader.load_inputs(dtype_override=args.dtype, batch_size=args.batch_size))
+    if device.type != "cpu":
+        inputs = move_to(inputs, device)
     with torch.no_grad():
         outputs = step("forward", lambda: loader.call_model(model, inputs))
     if loader.DECODE_GENERATES:  # the readable answer is generated (a transcript): the model decodes
@@ -303,7 +331,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "name": entry.info.name,
         "weights": loader.weights_source,
         "device": str(device),
-        "dtype": str(next((p.dtype for p in model.parameters() if p.is_floating_point()), "")).removeprefix("torch."),
+        "dtype": loader.model_dtype(model),
         "batch_size": args.batch_size,
         "timings_s": timings,
         "output": decoded,
@@ -655,13 +683,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="every model and variant with task, source, group and size",
         description="Every model and variant with task, source, group and parameter count. Imports no torch.",
     )
-    _add_filters(p)
+    _add_filters(p, framework=None)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_list)
 
-    def single(p: argparse.ArgumentParser) -> None:
+    def single(p: argparse.ArgumentParser, *, frameworks: bool = False) -> None:
         p.add_argument("model", help="model folder, e.g. resnet")
         p.add_argument("--variant", help="variant name (default: the model's default)")
+        if frameworks:
+            _add_framework(p, "pytorch")
 
     p = commands.add_parser(
         "info",
@@ -670,7 +700,7 @@ def build_parser() -> argparse.ArgumentParser:
         "device: no weights are allocated), input spec, and where the pretrained "
         "weights come from and whether they are cached here.",
     )
-    single(p)
+    single(p, frameworks=True)
     p.add_argument("--batch-size", type=_positive_int, default=1, help="batch of the input spec and FLOPs (default 1)")
     p.add_argument("--dtype", type=_dtype, help="fp32, bf16 or fp16 (default: the model's own)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -682,7 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load a variant, build its sample inputs, run one forward pass and print "
         "decode_output, where the weights came from and the time of each step.",
     )
-    single(p)
+    single(p, frameworks=True)
     p.add_argument("--dtype", type=_dtype, help="fp32, bf16 or fp16 (default: the model's own)")
     p.add_argument("--batch-size", type=_positive_int, default=1)
     p.add_argument("--weights", help="auto (default), pretrained, random or a local path")

@@ -58,7 +58,7 @@ RECORD_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "dtype": ((str,), "float32, bfloat16 or float16"),
     "batch_size": ((int,), "samples per call"),
     "mode": ((str,), '"eager" or "compile" (torch.compile)'),
-    "backend": (_OPT_STR, "torch.compile backend (inductor, aot_eager, ...); null in eager mode"),
+    "backend": (_OPT_STR, "torch.compile backend (inductor, aot_eager, ...), or jax.jit; null in eager mode"),
     "device": ((str,), "cpu or cuda[:N]"),
     "device_name": ((str,), "the CPU or GPU model"),
     "threads": ((int,), "torch.get_num_threads() during the case"),
@@ -224,6 +224,9 @@ def _run_group(
     sync = synchronizer(device)
     loader = entry.make_loader()
     base = {"id": entry.id, "model": entry.model, "variant": entry.variant, "name": entry.info.name, "dtype": dtype}
+    if entry.framework != "pytorch":
+        yield from _run_framework_group(entry, loader, base, dtype, options, device, bar)
+        return
     try:
         bar.set_postfix_str(f"{entry.id} {dtype} loading")
         # Untimed: a meta build imports the source's libraries, which load_s should not include.
@@ -265,6 +268,57 @@ def _run_group(
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
+
+
+def _run_framework_group(
+    entry: Any, loader: Any, base: dict, dtype: str, options: BenchOptions, device: Any, bar: Any
+) -> Iterator[dict[str, Any]]:
+    """The cases of a JAX or ONNX variant: ``eager`` times ``loader.call_model``, ``compile`` the
+    loader's compiled call (``jax.jit``), each waited for; on the CPU only."""
+    cases = [(b, m) for b in options.batch_sizes for m in options.modes]
+    try:
+        if device.type != "cpu":
+            raise ValueError(f"{entry.framework} variants run on the CPU here, not {device}")
+        bar.set_postfix_str(f"{entry.id} {dtype} loading")
+        start = time.perf_counter()
+        model = loader.load_model(dtype_override=dtype, weights=options.weights, **options.model_kwargs)
+        load_s = time.perf_counter() - start
+    except Exception as err:
+        for batch_size, mode in cases:
+            yield _record(base, options, device, batch_size=batch_size, mode=mode, error=one_line(err))
+        return
+    base.update(num_params=loader.count_model_parameters(model), weights=loader.weights_source, load_s=load_s)
+    for batch_size, mode in cases:
+        bar.set_postfix_str(f"{entry.id} {dtype} b{batch_size} {mode}")
+        try:
+            inputs = loader.load_inputs(dtype_override=dtype, batch_size=batch_size)
+            forward = loader.compiled(model) if mode == "compile" else (lambda x: loader.call_model(model, x))
+            rss_reset = _reset_peak_rss()
+            start = time.perf_counter()
+            forward(inputs)
+            first_call_s = time.perf_counter() - start
+            for _ in range(options.warmup):
+                forward(inputs)
+            times, wall = timed_calls(lambda: forward(inputs), options.iters, lambda: None)
+            peak_rss, rss_method = _peak_rss(rss_reset)
+            ordered = sorted(times)
+            timings = {
+                "first_call_s": first_call_s,
+                "latency_p50_s": percentile(ordered, 50),
+                "latency_p90_s": percentile(ordered, 90),
+                "latency_p99_s": percentile(ordered, 99),
+                "latency_mean_s": sum(times) / len(times),
+                "wall_s": wall,
+                "peak_rss_bytes": peak_rss,
+                "peak_rss_method": rss_method,
+                "peak_cuda_bytes": None,
+            }
+        except Exception as err:
+            timings = {"error": one_line(err)}
+        record = _record(base, options, device, batch_size=batch_size, mode=mode, **timings)
+        if mode == "compile":
+            record["backend"] = loader.COMPILER
+        yield record
 
 
 def _time_case(

@@ -11,7 +11,7 @@ def run_on_device(model, inputs):
     return call_model(torch.compile(model, backend="aot_eager"), inputs)
 
 
-@pytest.mark.parametrize("entry", all_variants(max_params=100_000_000))
+@pytest.mark.parametrize("entry", all_variants(framework="pytorch", max_params=100_000_000))
 def test_model_on_device(entry):
     loader = entry.make_loader()
     # the reduced instance the zoo's own suite runs (fewer layers, smaller images where declared)

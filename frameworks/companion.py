@@ -70,5 +70,13 @@ class CompanionLoader(ForgeModel):
     def _load_inputs(self, *, batch_size: int, **kwargs: Any) -> Any:
         return self.torch_loader._load_inputs(batch_size=batch_size, **kwargs)
 
+    #: what :meth:`compiled` compiles with, as ``bench`` records it (``jax.jit``)
+    COMPILER: ClassVar[str | None] = None
+
+    def compiled(self, model: Any) -> Any:
+        """The framework's compiled forward, ``compiled(model)(inputs)``; what ``bench --mode compile``
+        times."""
+        raise ValueError(f"{self.FRAMEWORK} models have no compile mode here; use --mode eager")
+
     def load_config(self, **kwargs: Any) -> Any:
         return self.torch_loader.load_config(**kwargs)

@@ -78,7 +78,7 @@ def test_help_for_every_command(env):
 def test_list_filters_and_json_import_no_torch(env):
     code = (
         "import sys; from tt_forge_models.cli import main; "
-        "rc = main(['list', '--source', 'torchvision', '--name', '*resnet1*', '--json']); "
+        "rc = main(['list', '--source', 'torchvision', '--name', '*pytorch-resnet1*', '--json']); "
         "assert 'torch' not in sys.modules, 'list imported torch'; sys.exit(rc)"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
@@ -282,3 +282,33 @@ def test_export_then_load_gives_identical_weights(env, tmp_path, variant):
         ModelLoader(other).load_model(weights=out)
     again = cli("export", "resnet", "--variant", variant, "--out", str(out), "--weights", "random", env=env, ok=False)
     assert_one_line_error(again, "already exists", "--force")
+
+
+# ---- --framework: the same commands on a JAX variant ----------------------------------------------
+
+
+def test_list_run_info_and_bench_take_a_framework(env, tmp_path):
+    rows = json.loads(cli("list", "--framework", "jax", "--json", env=env).stdout)
+    assert rows and {r["framework"] for r in rows} == {"jax"} and "resnet/jax-resnet18" in {r["id"] for r in rows}
+    every = json.loads(cli("list", "--model", "resnet", "--json", env=env).stdout)
+    assert {r["framework"] for r in every} >= {"pytorch", "jax"}  # list shows every framework
+
+    common = ("resnet", "--framework", "jax", "--variant", "resnet18")
+    run = json.loads(cli("run", *common, "--weights", "random", "--json", env=env).stdout)
+    assert run["id"] == "resnet/jax-resnet18" and run["weights"] == "random" and run["dtype"] == "float32"
+    assert len(run["output"]) == 1 and len(run["output"][0]) == 5  # top-5 labels of one image
+    info = json.loads(cli("info", *common, "--json", env=env).stdout)
+    assert info["framework"] == "jax" and info["num_params"] == RESNET18_PARAMS
+    assert info["inputs"] == [{"name": "input", "shape": [1, 3, 224, 224], "dtype": "float32"}]
+    jsonl = tmp_path / "bench.jsonl"
+    cli("bench", "resnet", "--framework", "jax", "--variant", "resnet18", "--mode", "eager", "compile",
+        "--iters", "2", "--warmup", "0", "--no-progress", "--jsonl", str(jsonl), env=env)  # fmt: skip
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [(r["mode"], r["backend"], r["status"]) for r in records] == [
+        ("eager", None, "ok"),
+        ("compile", "jax.jit", "ok"),
+    ]
+    assert all(r["num_params"] == RESNET18_PARAMS for r in records)
+    for record in records:
+        validate_record(record)
+    assert_one_line_error(cli("run", *common, "--device", "cuda", env=env, ok=False), "--device")

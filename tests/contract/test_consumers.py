@@ -63,8 +63,8 @@ REGULAR = {test_id: (variant, cls) for test_id, variant, cls in ENTRIES if not i
 PREFILL = [(test_id, variant, cls) for test_id, variant, cls in ENTRIES if issubclass(cls, ForgePrefillModel)]
 DECODE = [test_id for test_id, (variant, cls) in REGULAR.items() if hasattr(cls, "load_inputs_decode")]
 # Our own discovery's entries, for the table's reduced sizes and the `large` mark.
-OURS = {p.id: p for p in all_variants(large_params=float("inf"))}
-SUITE = all_variants()
+OURS = {p.id: p for p in all_variants(framework="pytorch", large_params=float("inf"))}
+SUITE = all_variants(framework="pytorch")
 # Training (the costly half) once per architecture the table declares: resnet50 from torchvision,
 # timm and Hugging Face is one network, so is an Instruct row beside its base row.
 TRAINED = {p.id for p in distinct_architectures(SUITE)}

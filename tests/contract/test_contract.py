@@ -17,9 +17,12 @@ from tt_forge_models.inputs.tree import flatten
 from tt_forge_models.inputs.tree import tensors as _tensors
 from tt_forge_models.testing import all_variants, reduced_input_kwargs, reduced_kwargs
 
-VARIANTS = all_variants()
+# PyTorch loaders; the JAX and ONNX ones have their own contract tests (tests/frameworks/).
+VARIANTS = all_variants(framework="pytorch")
 # Tier 0 costs nothing at any size (tables, meta builds, tokenised inputs): every variant, always.
-EVERY_VARIANT = all_variants(large_params=float("inf"))
+EVERY_VARIANT = all_variants(framework="pytorch", large_params=float("inf"))
+# Every framework's tables and infos.
+EVERY_TABLE = all_variants(large_params=float("inf"))
 DTYPES = [pytest.param(torch.float32, id="fp32"), pytest.param(torch.bfloat16, id="bf16")]
 
 pytestmark = pytest.mark.filterwarnings(
@@ -34,12 +37,12 @@ def _batch_of(inputs) -> int:
 
 def test_discovery_found_loaders():
     assert VARIANTS, "discovery found no loaders"
-    ids = [p.id for p in VARIANTS]
+    ids = [p.id for p in EVERY_TABLE]
     assert len(ids) == len(set(ids)), "duplicate test IDs"
-    assert all("/" not in p.values[0].variant for p in VARIANTS)
+    assert all("/" not in p.values[0].variant for p in EVERY_TABLE)
 
 
-@pytest.mark.parametrize("entry", EVERY_VARIANT)
+@pytest.mark.parametrize("entry", EVERY_TABLE)
 def test_variant_table_and_info(entry):
     loader_cls = entry.loader
     assert issubclass(loader_cls, ForgeModel)

@@ -13,7 +13,18 @@ from tt_forge_models.testing import all_variants
 
 from helpers import run_python
 
-HEAVY = ("torch", "transformers", "timm", "torchvision")
+HEAVY = (
+    "torch",
+    "transformers",
+    "timm",
+    "torchvision",
+    "diffusers",
+    "jax",
+    "flax",
+    "onnx",
+    "onnxruntime",
+    "onnxscript",
+)
 
 
 def test_listing_imports_no_heavy_library():
@@ -45,7 +56,14 @@ def test_ids_and_filters():
     assert resnets and all(e.model == "resnet" for e in resnets)
     assert {str(e.config.source) for e in list_variants(model="resnet", source="timm")} == {"timm"}
     assert all(e.config.num_params <= 30_000_000 for e in list_variants(max_params=30_000_000))
-    assert [e.variant for e in list_variants(name="resnet/*-resnet1*")] == ["resnet18", "resnet101", "resnet152"]
+    assert [e.variant for e in list_variants(name="resnet/pytorch-resnet1*")] == ["resnet18", "resnet101", "resnet152"]
+    # Every framework's loaders are listed; ``framework`` filters.
+    assert {e.framework for e in entries} >= {"pytorch", "jax"}
+    jax_resnets = list_variants(model="resnet", framework="jax")
+    assert "resnet/jax-resnet50" in {e.id for e in jax_resnets} and all(e.framework == "jax" for e in jax_resnets)
+    assert {e.variant for e in jax_resnets} <= {e.variant for e in list_variants(model="resnet", framework="pytorch")}
+    with pytest.raises(ValueError, match="pytorch"):
+        list_variants(framework="tensorflow")
     with pytest.raises(ValueError, match="valid"):
         list_variants(model="no_such_model")
     with pytest.raises(ValueError, match="cv_image_cls"):

@@ -10,7 +10,7 @@ import pytest
 from tt_forge_models.testing import all_variants
 from tt_forge_models.weights import WeightsSource
 
-EVERY_VARIANT = all_variants(large_params=float("inf"))
+EVERY_VARIANT = all_variants(framework="pytorch", large_params=float("inf"))
 
 
 @pytest.mark.parametrize("entry", EVERY_VARIANT)

@@ -123,7 +123,7 @@ def test_model_info_and_config_carry_upstream_fields():
     assert issubclass(config.LLMModelConfig, config.ModelConfig)
 
 
-@pytest.mark.parametrize("entry", all_variants(large_params=float("inf")))
+@pytest.mark.parametrize("entry", all_variants(framework="pytorch", large_params=float("inf")))
 def test_every_loader_keeps_upstream_hooks_and_defaults(entry):
     cls = entry.loader
     info = cls.get_model_info(entry.variant)
@@ -153,7 +153,9 @@ def test_prefill_base_has_upstream_signatures():
     assert ForgeModel.get_mesh_config(object(), 4) == (None, ())  # upstream's default, no instance state
 
 
-@pytest.mark.parametrize("entry", [p for p in all_variants(large_params=float("inf")) if p.values[0].is_default])
+@pytest.mark.parametrize(
+    "entry", [p for p in all_variants(framework="pytorch", large_params=float("inf")) if p.values[0].is_default]
+)
 def test_load_model_and_load_inputs_work_on_the_class(entry):
     """Upstream's README: ``model = ModelLoader.load_model()``, ``inputs = ModelLoader.load_inputs()``."""
     import torch

@@ -21,7 +21,7 @@ from tt_forge_models.testing import (
     reduced_kwargs,
 )
 
-VARIANTS = all_variants()
+VARIANTS = all_variants(framework="pytorch")
 ARCHITECTURES = distinct_architectures(VARIANTS)
 
 pytestmark = pytest.mark.filterwarnings(

@@ -25,7 +25,7 @@ from tt_forge_models.resnet.pytorch import ModelLoader as ResNet
 from tt_forge_models.testing import all_variants
 from tt_forge_models.testing.schema import row_problems
 
-EVERY_VARIANT = all_variants(large_params=float("inf"))
+EVERY_VARIANT = all_variants(framework="pytorch", large_params=float("inf"))  # rows are shared
 REV = "0123456789abcdef0123456789abcdef01234567"
 SHA = "ab" * 32
 RESNET_DIR = ResNet._loader_dir()

@@ -15,7 +15,7 @@ from tt_forge_models.tasks.image_classification import SAMPLE_IMAGE
 from tt_forge_models.tasks.labels import imagenet_categories
 
 FAMILIES = ("mobilenetv2", "efficientnet", "convnext", "swin", "vit")
-ENTRIES = [e for e in list_variants() if e.model in FAMILIES]
+ENTRIES = [e for e in list_variants(framework="pytorch") if e.model in FAMILIES]
 TORCHVISION = [e for e in ENTRIES if e.config.source == "torchvision"]
 
 
