@@ -4,7 +4,8 @@ heads, module for module and name for name, so the conversion rules are a plain 
 Built from the Hugging Face config the PyTorch model carries (:meth:`BertSettings.from_config`).
 Every module computes in the dtype of its parameters and float inputs (bf16 weights give a bf16
 forward); integer inputs stay integers. ``__call__`` takes the PyTorch loader's input names as
-keywords and returns a dict with the Hugging Face output names of the task.
+keywords and returns a dict with the Hugging Face output names of the task. ``train=True`` applies
+dropout where a ``"dropout"`` rng is given (see :func:`_dropout`).
 """
 
 from __future__ import annotations
@@ -80,6 +81,14 @@ class BertSettings:
         )
 
 
+def _dropout(module: nn.Module, rate: float, train: bool) -> nn.Dropout:
+    """Dropout at ``rate`` when training with a ``"dropout"`` rng (``apply(..., train=True,
+    rngs={"dropout": key})``); without one a training forward is deterministic, which is what a
+    compiler's CPU-against-device check of the training step (tt-xla's tester passes only
+    ``train=True``) can compare."""
+    return nn.Dropout(rate, deterministic=not (train and module.has_rng("dropout")))
+
+
 def _layer_norm(s: BertSettings, name: str) -> nn.LayerNorm:
     return nn.LayerNorm(epsilon=s.layer_norm_eps, name=name)
 
@@ -94,7 +103,7 @@ class BertEmbeddings(nn.Module):
         positions = nn.Embed(s.max_position_embeddings, s.hidden_size, name="position_embeddings")(position_ids)
         types = nn.Embed(s.type_vocab_size, s.hidden_size, name="token_type_embeddings")(token_type_ids)
         hidden = _layer_norm(s, "LayerNorm")(words + types + positions)
-        return nn.Dropout(s.hidden_dropout_prob, deterministic=not train)(hidden)
+        return _dropout(self, s.hidden_dropout_prob, train)(hidden)
 
 
 class BertSelfAttention(nn.Module):
@@ -117,7 +126,7 @@ class BertSelfAttention(nn.Module):
         if mask is not None:  # (batch, 1, 1, key length), True where a key may be attended
             scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
         probs = jax.nn.softmax(scores, axis=-1)
-        probs = nn.Dropout(s.attention_probs_dropout_prob, deterministic=not train)(probs)
+        probs = _dropout(self, s.attention_probs_dropout_prob, train)(probs)
         context = jnp.einsum("bhqk,bhkd->bhqd", probs, v)
         return context.transpose(0, 2, 1, 3).reshape(batch, length, s.hidden_size)
 
@@ -131,7 +140,7 @@ class BertResidualOutput(nn.Module):
     def __call__(self, hidden, residual, *, train: bool = False):
         s = self.settings
         hidden = nn.Dense(s.hidden_size, name="dense")(hidden)
-        hidden = nn.Dropout(s.hidden_dropout_prob, deterministic=not train)(hidden)
+        hidden = _dropout(self, s.hidden_dropout_prob, train)(hidden)
         return _layer_norm(s, "LayerNorm")(hidden + residual)
 
 
@@ -299,7 +308,7 @@ class BertForSequenceClassification(_TaskModel):
     def __call__(self, input_ids, token_type_ids=None, attention_mask=None, *, train: bool = False):
         s = self.settings
         pooled = self.bert(input_ids, token_type_ids, attention_mask, train)["pooler_output"]
-        pooled = nn.Dropout(s.classifier_dropout, deterministic=not train)(pooled)
+        pooled = _dropout(self, s.classifier_dropout, train)(pooled)
         return {"logits": nn.Dense(s.num_labels, name="classifier")(pooled)}
 
 
@@ -310,7 +319,7 @@ class BertForTokenClassification(_TaskModel):
     def __call__(self, input_ids, token_type_ids=None, attention_mask=None, *, train: bool = False):
         s = self.settings
         hidden = self.bert(input_ids, token_type_ids, attention_mask, train)["last_hidden_state"]
-        hidden = nn.Dropout(s.classifier_dropout, deterministic=not train)(hidden)
+        hidden = _dropout(self, s.classifier_dropout, train)(hidden)
         return {"logits": nn.Dense(s.num_labels, name="classifier")(hidden)}
 
 

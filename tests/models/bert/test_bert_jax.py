@@ -221,11 +221,14 @@ def test_jit_matches_eager():
     assert set(eager) == {"last_hidden_state", "pooler_output"}
     for name in eager:
         np.testing.assert_allclose(np.asarray(jitted[name]), np.asarray(eager[name]), rtol=1e-5, atol=1e-6)
-    # train=True switches dropout on (a "dropout" rng is then required); train=False is deterministic.
+    # train=True with a "dropout" rng switches dropout on; train=False is deterministic.
     trained = jax.jit(lambda v, i, key: b.module.apply(v, **i, train=True, rngs={"dropout": key}))
     first, second = (trained(b.variables, b.jax_inputs, jax.random.key(k)) for k in (0, 1))
     assert not np.allclose(first["last_hidden_state"], eager["last_hidden_state"], atol=1e-3)
     assert not np.allclose(first["last_hidden_state"], second["last_hidden_state"], atol=1e-3)
+    # Without one (tt-xla's tester passes only train=True), the training forward is deterministic.
+    no_rng = jax.jit(lambda v, i: b.module.apply(v, **i, train=True))(b.variables, b.jax_inputs)
+    np.testing.assert_allclose(no_rng["last_hidden_state"], jitted["last_hidden_state"], rtol=1e-6, atol=1e-6)
 
 
 # ---- the loader --------------------------------------------------------------------------------
