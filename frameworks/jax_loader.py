@@ -80,7 +80,7 @@ def to_torch(obj: Any) -> Any:
 
     if isinstance(obj, jax.Array):
         if obj.dtype.name == "bfloat16":
-            return torch.from_numpy(np.asarray(obj.astype("float32"))).to(torch.bfloat16)
+            return torch.from_numpy(np.array(obj.astype("float32"))).to(torch.bfloat16)
         return torch.from_numpy(np.array(obj))
     if isinstance(obj, dict):
         return {k: to_torch(v) for k, v in obj.items()}

@@ -30,13 +30,22 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 EVERY = all_variants(framework="jax", large_params=float("inf"))
-# Each conversion (a source's names) of each architecture, at most 40M parameters as tested: a
-# deeper copy of the same blocks (ResNet-101, -152) adds minutes, not coverage.
+
+
+def _cheap(param) -> bool:
+    """A reduced test instance of at most 400M parameters, or a full-size one of at most 40M. A
+    deeper or wider copy of the same blocks (ResNet-101, Llama 3B's full-width layer) adds
+    minutes, not coverage; the family tests run every Llama architecture narrowed."""
+    test, full = param.values[0].config.test, param.values[0].config.num_params
+    return (test.num_layers is not None and (test.num_params or 0) <= 400_000_000) or full <= 40_000_000
+
+
+# Each conversion (a source's names) of each architecture.
 DISTINCT = [
     p
     for p in distinct_architectures(all_variants(framework="jax"))
     + distinct_architectures(all_variants(framework="jax", source="timm"))
-    if (p.values[0].config.test.num_params or p.values[0].config.num_params) <= 40_000_000
+    if _cheap(p)
 ]
 DEFAULTS = [p for p in all_variants(framework="jax") if p.values[0].is_default]
 
