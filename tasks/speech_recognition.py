@@ -1,5 +1,8 @@
 """Speech recognition: the task base of sequence-to-sequence recognisers fed log-mel features
-(Whisper). A family's loader is its variant table (rows made by :func:`asr_row`).
+(Whisper), on the encoder-decoder base (:mod:`.encoder_decoder`: first step, decode step with a
+KV cache, greedy generation). What is its own here: the recording and its features, the forced
+prompt and suppressed tokens of the shipped generation settings, and the tokenizer. A family's
+loader is its variant table (rows made by :func:`asr_row`).
 
 - Inputs: the sample recording ``assets/speech.wav`` (read with the standard library's ``wave``)
   through the model's own feature extractor (transformers' ``WhisperFeatureExtractor``: from the
@@ -10,8 +13,8 @@
   generation settings shipped as ``configs/<org>-<name>.generation.json``: English, transcribe, no
   timestamps). These two keys are upstream's call (``model(**inputs)``); the shipped configs say
   ``use_cache: false``, as upstream's loader loads Whisper, so a plain forward returns logits and
-  the encoder's output only (``torch.export`` and golden comparisons flatten them), and the
-  generation here asks for the cache itself.
+  the encoder's output only (``torch.export`` and golden comparisons flatten them), and decode
+  steps and generation ask for the cache themselves.
 - ``mode="decode"``: one decoder step with a KV cache and the encoder's output, without weights;
   :meth:`load_decode_inputs` builds the same step from a model's real first step.
 - ``decode_output``: the transcript. Given ``model=`` and ``inputs=``, greedy generation with the
@@ -31,9 +34,9 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..base import ForgeModel
 from ..config import HubWeights, InputSpec, ModelConfig, ModelGroup, ModelTask, TestSpec
 from ..inputs.audio import SAMPLE_AUDIO
+from .encoder_decoder import EncoderDecoderLoader
 
 #: the Whisper family's transformers class and the depths ``num_layers=`` cuts
 WHISPER_CLASS = "WhisperForConditionalGeneration"
@@ -71,22 +74,13 @@ def asr_row(
     )
 
 
-class SpeechRecognitionLoader(ForgeModel):
-    """Inputs, decode steps and transcription shared by the speech-recognition families."""
+class SpeechRecognitionLoader(EncoderDecoderLoader):
+    """What speech recognition adds to the encoder-decoder base: log-mel features of a recording,
+    Whisper's forced prompt and suppressed tokens, and its tokenizer."""
 
     #: ``decode_output`` gives the transcript by generating with the model (``run`` passes it)
     DECODE_GENERATES: ClassVar[bool] = True
-
-    def _build_source(self) -> Any:
-        """The row's source; random builds keep the value of the last init write, as transformers
-        does, so the encoder's sinusoidal positions are sinusoids, not noise."""
-        source = super()._build_source()
-        source.last_init_write_wins = True
-        return source
-
-    @functools.cached_property
-    def _shipped_config(self) -> Any:
-        return self.load_config()
+    ENCODER_OPTIONS: ClassVar[tuple[str, ...]] = ("audio",)
 
     def _shipped_file(self, kind: str) -> Path:
         """``configs/<org>-<name>.<kind>.json`` beside the architecture config."""
@@ -109,9 +103,50 @@ class SpeechRecognitionLoader(ForgeModel):
             raise ValueError(f"forced_decoder_ids {forced} of {self._shipped_file('generation')} leave gaps")
         return [settings["decoder_start_token_id"], *(token for _, token in forced)]
 
+    # ---- the encoder-decoder base's hooks --------------------------------------------------------
+
+    def _decoder_start_ids(self) -> list[int]:
+        return self.decoder_prefix()
+
     def _eos_ids(self) -> list[int]:
         eos = self.generation_settings["eos_token_id"]
         return list(eos) if isinstance(eos, (list, tuple)) else [eos]
+
+    def _suppress_ids(self) -> list[int]:
+        return self.generation_settings.get("suppress_tokens") or []
+
+    def _begin_suppress_ids(self) -> list[int]:
+        return self.generation_settings.get("begin_suppress_tokens") or []
+
+    def _encoder_inputs(self, *, batch_size: int, audio: Any = SAMPLE_AUDIO) -> dict[str, Any]:
+        """``input_features`` ``(batch_size, mel bins, 3000)`` of ``audio`` (a shipped recording's
+        name, or a ``pathlib.Path`` to your own 16 kHz WAV), every row the same."""
+        from ..inputs import check_input_bytes
+
+        features = self._features(audio)
+        check_input_bytes(features.numel() * 4 * batch_size, f"{batch_size} recordings of {tuple(features.shape)}")
+        return {"input_features": features.expand(batch_size, -1, -1).clone()}
+
+    def _synthetic_encoder(self, config: Any, *, batch_size: int, **options: Any) -> tuple[int, dict[str, Any]]:
+        """Whisper's encoder output always spans ``max_source_positions`` (1500: 30 s of frames,
+        halved by the second convolution); the decoder reads nothing else of the encoder side."""
+        return config.max_source_positions, {}
+
+    def _encoder_outputs(self, hidden: Any) -> Any:
+        """A ``BaseModelOutput``, as Whisper's encoder returns it."""
+        from transformers.modeling_outputs import BaseModelOutput
+
+        return BaseModelOutput(last_hidden_state=hidden)
+
+    def _generation_inputs(self, outputs: Any) -> dict[str, Any]:
+        raise TypeError("decode_output needs both model= and inputs= to generate, or neither")
+
+    def _tokenizer(self, *, warn: bool = True) -> Any:
+        return self.tokenizer()
+
+    def _text(self, tokenizer: Any, ids: list[int]) -> str:
+        """The byte-level tokenizer spells the first word with its leading space: stripped."""
+        return tokenizer.decode(ids, skip_special_tokens=True).strip()
 
     # ---- inputs --------------------------------------------------------------------------------
 
@@ -123,15 +158,7 @@ class SpeechRecognitionLoader(ForgeModel):
             source.hub_id, source.revision, str(self._shipped_file("preprocessor")), source.offline()
         )
 
-    def _load_inputs(
-        self,
-        *,
-        batch_size: int,
-        audio: Any = SAMPLE_AUDIO,
-        mode: str = "prefill",
-        num_layers: int | None = None,
-        **overrides: Any,
-    ) -> dict[str, Any]:
+    def _load_inputs(self, *, batch_size: int, audio: Any = SAMPLE_AUDIO, **kwargs: Any) -> dict[str, Any]:
         """``mode="prefill"``: ``input_features`` of ``audio`` (a shipped recording's name, or a
         ``pathlib.Path`` to your own 16 kHz WAV) and the ``decoder_input_ids`` prefix.
 
@@ -141,39 +168,7 @@ class SpeechRecognitionLoader(ForgeModel):
         and config overrides as to ``load_model``). A forward appends to the cache in place: call
         ``load_inputs`` again for every run.
         """
-        import torch
-
-        from ..inputs import check_input_bytes
-
-        if mode not in ("prefill", "decode"):
-            raise ValueError(f"unknown mode {mode!r}; accepted: 'prefill', 'decode'")
-        prefix = torch.tensor([self.decoder_prefix()], dtype=torch.long).expand(batch_size, -1).clone()
-        if mode == "prefill":
-            if num_layers is not None or overrides:
-                given = ", ".join(["num_layers"] * (num_layers is not None) + sorted(overrides))
-                raise TypeError(f"{given}: num_layers and config overrides only shape mode='decode' inputs")
-            features = self._features(audio)
-            check_input_bytes(features.numel() * 4 * batch_size, f"{batch_size} recordings of {tuple(features.shape)}")
-            return {"input_features": features.expand(batch_size, -1, -1).clone(), "decoder_input_ids": prefix}
-        from transformers.modeling_outputs import BaseModelOutput
-
-        from .seq2seq import decode_step_inputs, synthetic_cache
-
-        config = self.load_config(num_layers=num_layers, **overrides)
-        heads = config.decoder_attention_heads
-        positions = config.max_source_positions
-        cache = synthetic_cache(
-            batch_size=batch_size,
-            layers=config.decoder_layers,
-            heads=heads,
-            head_dim=config.d_model // heads,
-            past_len=prefix.shape[1],
-            encoder_len=positions,
-        )
-        check_input_bytes(4 * batch_size * positions * config.d_model, "the encoder output of a decode step")
-        hidden = torch.randn((batch_size, positions, config.d_model), generator=torch.Generator().manual_seed(1))
-        # The prefix's last token again: a valid, deterministic id without running a model.
-        return decode_step_inputs(BaseModelOutput(last_hidden_state=hidden), prefix[:, -1], cache)
+        return super()._load_inputs(batch_size=batch_size, audio=audio, **kwargs)
 
     def _features(self, audio: Any) -> Any:
         """``(1, mel bins, 3000)`` float32 log-mel features of a recording (computed once per file
@@ -186,70 +181,7 @@ class SpeechRecognitionLoader(ForgeModel):
         extractor = (source.hub_id, source.revision, str(self._shipped_file("preprocessor")), source.offline())
         return _log_mel(extractor, str(path), stat.st_size, stat.st_mtime_ns).clone()
 
-    def load_decode_inputs(self, model: Any, *, dtype_override: Any = None, batch_size: int = 1) -> dict[str, Any]:
-        """The first decode step as generation builds it: ``model`` runs the encoder and the
-        prefix, and the step holds its greedy next token, the encoder's output and the cache it
-        filled (in the model's dtype). Needs the model, so it is not ``load_inputs``; a forward
-        appends to the cache in place: call again for every run."""
-        from .seq2seq import first_decode_step
-
-        settings = self.generation_settings
-        prefill = self.load_inputs(dtype_override=dtype_override, batch_size=batch_size)
-        return first_decode_step(
-            model,
-            prefill,
-            suppress_ids=settings.get("suppress_tokens") or (),
-            begin_suppress_ids=settings.get("begin_suppress_tokens") or (),
-        )
-
     # ---- outputs -------------------------------------------------------------------------------
-
-    def generate(self, model: Any, inputs: Any, *, max_new_tokens: int | None = None) -> list[list[int]]:
-        """Per row, the greedy tokens after the prefix, cut at end-of-text (see :mod:`.seq2seq`)."""
-        from .generation import cut_at_eos
-        from .seq2seq import greedy_generate
-
-        settings = self.generation_settings
-        steps = self._variant_config.inputs.max_new_tokens if max_new_tokens is None else max_new_tokens
-        tokens = greedy_generate(
-            model,
-            inputs,
-            steps,
-            eos_ids=self._eos_ids(),
-            suppress_ids=settings.get("suppress_tokens") or (),
-            begin_suppress_ids=settings.get("begin_suppress_tokens") or (),
-        )
-        return [cut_at_eos(row, self._eos_ids()) for row in tokens.tolist()]
-
-    def decode_output(
-        self,
-        outputs: Any = None,
-        *,
-        model: Any = None,
-        inputs: Any = None,
-        max_new_tokens: int | None = None,
-        **kwargs: Any,
-    ) -> list[str] | list[list[int]]:
-        """Per row, the transcript (or token ids when no tokenizer can be had).
-
-        With ``model`` and ``inputs`` (from ``load_inputs``), greedy generation of up to
-        ``max_new_tokens`` (default: the row's) with the KV cache; ``outputs`` may then be None.
-        Without a model, the argmax of ``outputs``' last-position logits: the one next token.
-        """
-        from ..validation import check_outputs
-        from .generation import cut_at_eos
-
-        if (model is None) != (inputs is None):
-            raise TypeError("decode_output needs both model= and inputs= to generate, or neither")
-        if model is not None:
-            rows = self.generate(model, inputs, max_new_tokens=max_new_tokens)
-        else:
-            logits = self.unpack_forward_output(check_outputs(outputs))
-            rows = [cut_at_eos(row, self._eos_ids()) for row in logits[:, -1].argmax(-1, keepdim=True).tolist()]
-        tokenizer = self.tokenizer()
-        if tokenizer is None:
-            return rows
-        return [tokenizer.decode(row, skip_special_tokens=True).strip() for row in rows]
 
     def transcribe(self, model: Any, *, audio: Any = SAMPLE_AUDIO, dtype_override: Any = None) -> str:
         """The transcript of one recording (the sample by default): ``decode_output`` of greedy

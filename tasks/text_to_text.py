@@ -1,5 +1,6 @@
 """Text-to-text generation (T5): translation and summarization, on the encoder-decoder base
-(:mod:`.encoder_decoder`: first step, decode step with a KV cache, greedy generation).
+(:mod:`.encoder_decoder`: first step, decode step with a KV cache, greedy generation); what is
+its own here is the prompt and its tokenization, and upstream's ``load_inputs_decode``.
 
 A family's loader is its variant table, rows made by :func:`text_to_text_row`: hub weights with
 the shipped config, the task (``NLP_TRANSLATION`` or ``NLP_SUMMARIZATION``) and the prompt the
@@ -133,6 +134,13 @@ class TextToTextLoader(EncoderDecoderLoader):
         if not ids or ids[-1] != eos:
             ids.append(eos)
         return ids if len(ids) <= spec.max_length else ids[: spec.max_length - 1] + [eos]
+
+    def load_inputs_decode(self, dtype_override: Any = None, batch_size: int = 1, **kwargs: Any) -> dict[str, Any]:
+        """Upstream's name for the decode step: ``load_inputs(mode="decode", ...)``, a new token per
+        row, the encoder's output and a KV cache of the full depth (``num_layers=`` to match a cut
+        model). tt-xla sweeps its decode phase over every loader that has it: the text-to-text
+        ones, as upstream's T5; upstream's Whisper has none, and neither has ours."""
+        return self.load_inputs(dtype_override=dtype_override, batch_size=batch_size, mode="decode", **kwargs)
 
     def _encoder_inputs(self, *, batch_size: int) -> dict[str, Any]:
         """``input_ids`` and ``attention_mask`` ``(batch_size, prompt length)``: the prompt in every

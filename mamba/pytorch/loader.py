@@ -44,12 +44,13 @@ QUIRKS = (
 
 class ModelVariant(StrEnum):
     MAMBA_130M = "mamba_130m"
+    MAMBA_1_4B = "mamba_1_4b"
 
 
 class ModelLoader(CausalLMLoader):
-    # Published count, checked on meta (the lm_head is tied to the embedding, counted once). The
-    # test build is one layer: 42.4 M parameters, 38.6 M of them the tied embedding.
-    # state-spaces/mamba-1.4b-hf is left out: no pinned revision of it could be found.
+    # Published counts, checked on meta (the lm_head is tied to the embedding, counted once). The
+    # test builds are one layer: 42.4 M parameters, 38.6 M of them the tied embedding (130m);
+    # 129.4 M, 103.0 M of them the embedding (1.4b).
     _VARIANTS = {
         ModelVariant.MAMBA_130M: causal_lm_row(
             "state-spaces/mamba-130m-hf",
@@ -58,6 +59,15 @@ class ModelLoader(CausalLMLoader):
             129_135_360,
             test_num_layers=1,
             test_num_params=42_387_456,
+            quirks=QUIRKS,
+        ),
+        ModelVariant.MAMBA_1_4B: causal_lm_row(
+            "state-spaces/mamba-1.4b-hf",
+            "6e46eae61c27280517feef46f536d16b91076f08",
+            "MambaForCausalLM",
+            1_372_178_432,
+            test_num_layers=1,
+            test_num_params=129_417_216,
             quirks=QUIRKS,
         ),
     }

@@ -52,6 +52,28 @@ def test_shipped_config_is_the_published_file(loader):
     assert loader.load_shard_spec(loader.load_model(device="meta")) is None
 
 
+def test_the_1_4b_config_is_the_130m_file_at_its_published_dimensions():
+    """mamba-1.4b-hf's config.json at 6e46eae6 (the hub lists it at 879 bytes; no published sha256
+    was found) is the 130m file with the 1.4b's dimensions and without ``d_inner``, which a
+    from_pretrained copy of the 1.4b saved by transformers 4.39 also lacks: 879 bytes."""
+    small = ModelLoader("mamba_130m").source.config_file.read_bytes().decode()
+    loader = ModelLoader("mamba_1_4b")
+    data = loader.source.config_file.read_bytes()
+    assert len(data) == 879 and loader.get_variant_config().weights.revision.startswith("6e46eae6")
+    published, ours = json.loads(small), json.loads(data)
+    assert set(published) - set(ours) == {"d_inner"} and set(ours) <= set(published)
+    dimensions = {"d_model": 2048, "hidden_size": 2048, "intermediate_size": 4096, "n_layer": 48}
+    dimensions |= {"num_hidden_layers": 48, "time_step_rank": 128}
+    assert {k: v for k, v in ours.items() if published[k] != v} == dimensions
+    assert list(ours) == [k for k in published if k != "d_inner"], "the published key order"
+    config = loader.load_config()
+    assert (config.hidden_size, config.num_hidden_layers, config.intermediate_size) == (2048, 48, 4096)
+    assert (config.state_size, config.time_step_rank, config.vocab_size) == (16, 128, 50280)
+    assert config.tie_word_embeddings
+    step = loader.load_inputs(mode="decode", batch_size=1, num_layers=1)
+    assert [tuple(t.shape) for t in cache_tensors(step["cache"])] == [(1, 4096, 4), (1, 4096, 16)]
+
+
 def _reference_mixer(mixer, hidden):
     """Mamba's mixer written out from the paper's recurrence: in_proj to (x, z), causal depthwise
     conv1d and SiLU on x, x_proj to (dt, B, C), softplus(dt_proj(dt)), then per step
