@@ -83,11 +83,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from tt_forge_models.errors import CacheRebuildWarning
     from tt_forge_models.testing import all_variants, distinct_architectures
 
     if args.threads:
         torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
+    warnings.simplefilter("always", CacheRebuildWarning)  # a cached load that re-exports says why
     params = all_variants(framework="onnx", model=args.model, name=args.name)
     entries = [p.values[0] for p in (params if args.every_variant else distinct_architectures(params))]
     warm_up()

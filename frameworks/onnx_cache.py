@@ -76,15 +76,18 @@ def cache_root() -> Path:
 
 
 def resolve_cache_dir(cache_dir: Any) -> Path:
-    """The root a ``cache_dir=`` argument names (``None``: :func:`cache_root`); a TypeError for
-    anything but a path."""
-    if cache_dir is None:
-        return cache_root()
-    if not isinstance(cache_dir, (str, os.PathLike)) or not str(cache_dir).strip():
-        raise TypeError(f"cache_dir must be a folder path, got {type(cache_dir).__name__} {cache_dir!r}")
-    path = Path(cache_dir).expanduser()
+    """The root a ``cache_dir=`` argument names (``None``: :func:`cache_root`)."""
+    return cache_root() if cache_dir is None else folder_argument("cache_dir", cache_dir)
+
+
+def folder_argument(name: str, value: Any) -> Path:
+    """``value`` as a folder path: a TypeError for anything but a non-empty path, a
+    NotADirectoryError for an existing file."""
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise TypeError(f"{name} must be a folder path, got {type(value).__name__} {value!r}")
+    path = Path(value).expanduser()
     if path.exists() and not path.is_dir():
-        raise NotADirectoryError(f"cache_dir {str(path)!r} exists and is not a folder")
+        raise NotADirectoryError(f"{name} {str(path)!r} exists and is not a folder")
     return path
 
 

@@ -123,7 +123,7 @@ class OnnxLoader(CompanionLoader):
             raise OnnxExportError(f"{self._label()} cannot be exported to ONNX: {reason}")
         root = onnx_cache.resolve_cache_dir(cache_dir) if cache else None
         if onnx_tmp_path is not None:
-            onnx_tmp_path = onnx_cache.resolve_cache_dir(onnx_tmp_path)
+            onnx_tmp_path = onnx_cache.folder_argument("onnx_tmp_path", onnx_tmp_path)
 
         sample = self.torch_loader.load_inputs(dtype_override=dtype, batch_size=EXPORT_BATCH, **input_kwargs)
         signature = _input_signature(sample, self.SHARED_INPUTS)
@@ -149,7 +149,8 @@ class OnnxLoader(CompanionLoader):
             if hit is not None:
                 if choice == "auto" and predicted[1] == "random":
                     self._warn_fallback()
-                return self._loaded(hit.model, hit.path, hit.record["weights_source"], input_kwargs, onnx_tmp_path)
+                provenance = hit.record.get("weights_source", predicted[1])
+                return self._loaded(hit.model, hit.path, provenance, input_kwargs, onnx_tmp_path)
 
         torch_model = self.torch_loader.load_model(dtype_override=dtype, weights=weights, seed=seed, **build)
         provenance = self.torch_loader.weights_source
@@ -161,12 +162,18 @@ class OnnxLoader(CompanionLoader):
         if folder is not None and key != tried:
             hit = onnx_cache.read_entry(folder, key)
             if hit is not None:
-                return self._loaded(hit.model, hit.path, hit.record["weights_source"], input_kwargs, onnx_tmp_path)
+                return self._loaded(hit.model, hit.path, provenance, input_kwargs, onnx_tmp_path)
 
         metadata = {"model": self._model_name(), "variant": str(self._variant), "weights": provenance}
         if provenance == "random":
             metadata["seed"] = str(seed)
-        model = export_onnx(torch_model, sample, opset=opset, shared=self.SHARED_INPUTS, metadata=metadata)
+        try:
+            model = export_onnx(torch_model, sample, opset=opset, shared=self.SHARED_INPUTS, metadata=metadata)
+        except OnnxExportError as err:
+            raise OnnxExportError(
+                f"{self._label()}: {err}. A variant that cannot be exported declares why in its row "
+                "(TestSpec.onnx_unsupported)"
+            ) from err
         del torch_model
         path = None
         if folder is not None:
@@ -337,6 +344,8 @@ def export_onnx(
     (``logits``; ``output`` for a lone tensor, ``output.0`` for a list's first). ``metadata``
     joins the graph's metadata. The result has passed ``onnx.checker``; an exporter failure is an
     :class:`OnnxExportError`."""
+    import warnings
+
     import torch
 
     from ..inputs import call_model
@@ -354,17 +363,20 @@ def export_onnx(
     with torch.no_grad():
         paths = [path_str(path) for path, _ in flatten(call_model(model, inputs))]
     try:
-        program = torch.onnx.export(
-            model,
-            args,
-            kwargs=kwargs,
-            dynamic_shapes=dynamic,
-            input_names=input_names,
-            opset_version=opset,
-            dynamo=True,
-            optimize=EXPORTER["optimize"],
-            verbose=False,
-        )
+        with warnings.catch_warnings():
+            # every batched input shares the one batch dimension; torch says so once per input
+            warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used")
+            program = torch.onnx.export(
+                model,
+                args,
+                kwargs=kwargs,
+                dynamic_shapes=dynamic,
+                input_names=input_names,
+                opset_version=opset,
+                dynamo=True,
+                optimize=EXPORTER["optimize"],
+                verbose=False,
+            )
     except Exception as err:  # the exporter raises many types
         raise OnnxExportError(f"torch.onnx.export of {type(model).__name__} failed: {one_line(err)}") from err
     held = _name_outputs(program.model.graph, paths)

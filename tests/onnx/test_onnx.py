@@ -374,14 +374,37 @@ def test_a_random_export_never_stands_in_for_pretrained(stored, monkeypatch, tmp
         _resnet18().load_model(weights="pretrained", cache_dir=stored[0])
 
 
-def test_a_failed_export_leaves_no_entry(monkeypatch, tmp_path):
+def test_a_failed_export_names_the_variant_and_leaves_no_entry(monkeypatch, tmp_path):
     def broken(*args, **kwargs):
         raise OnnxExportError("the exporter gave up")
 
     monkeypatch.setattr(onnx_loader, "export_onnx", broken)
-    with pytest.raises(OnnxExportError, match="gave up"):
+    with pytest.raises(OnnxExportError, match="^resnet/onnx-resnet18: the exporter gave up.*onnx_unsupported"):
         _resnet18().load_model(weights="random", cache_dir=tmp_path)
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_pretrained_weights_export_with_their_provenance_and_match_pytorch(tmp_path, monkeypatch):
+    """The MiniLM mirror (an installed package) gives real weights offline: the export records
+    them, is cached apart from random ones, and its sentence embeddings are PyTorch's."""
+    loader = get_loader("bert", "onnx")("all_minilm_l6_v2")
+    model = loader.load_model(weights="pretrained", num_layers=2, cache_dir=tmp_path)
+    assert (
+        loader.weights_source.startswith("pretrained (mirror: ") and metadata(model)["weights"] == loader.weights_source
+    )
+    record = json.loads((loader.onnx_path.parent / "record.json").read_text())
+    assert record["key"]["weights"].startswith("pretrained ") and record["key"]["seed"] is None
+    torch_loader = loader.torch_loader
+    torch_model = torch_loader.load_model(weights="pretrained", num_layers=2)
+    with torch.no_grad():
+        expected = flatten_outputs(torch_model(**torch_loader.load_inputs(batch_size=2)))
+    outputs = run_onnxruntime(model, loader.load_inputs(batch_size=2))
+    assert_pcc([t for _, t in expected], [torch.from_numpy(o) for o in outputs], pcc=0.9999)
+    calls = []
+    monkeypatch.setattr(onnx_loader, "export_onnx", lambda *args, **kwargs: calls.append(1) or model)
+    random = get_loader("bert", "onnx")("all_minilm_l6_v2")
+    random.load_model(weights="random", num_layers=2, cache_dir=tmp_path)
+    assert calls == [1] and random.onnx_path.parent != loader.onnx_path.parent  # not served the pretrained entry
 
 
 def test_entries_are_written_by_the_one_atomic_writer(exporter, monkeypatch, tmp_path):
@@ -479,8 +502,13 @@ def test_bad_load_model_arguments_are_typed_errors_before_any_build(kwargs, erro
         loader.load_model(**kwargs)
 
 
-def test_bad_load_inputs_and_run_arguments_are_typed_errors(stored):
+def test_bad_load_inputs_and_run_arguments_are_typed_errors(stored, tmp_path):
     loader = _resnet18()
+    with pytest.raises(TypeError, match="onnx_tmp_path must be a folder path"):
+        loader.load_model(3)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NotADirectoryError, match="is not a folder"):
+        loader.load_model(tmp_path / "file")
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         loader.load_inputs(batch_size=0)
     with pytest.raises(TypeError, match="batch_size must be an integer"):
