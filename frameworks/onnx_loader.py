@@ -74,6 +74,11 @@ class OnnxLoader(CompanionLoader):
         self._graph_inputs: list[str] | None = None
         self._graph_outputs: list[str] | None = None
 
+    @classmethod
+    def _loader_dir(cls) -> Path:
+        """The PyTorch loader's folder: its shipped configs are this loader's too."""
+        return cls.TORCH_LOADER._loader_dir()
+
     # ---- the model -----------------------------------------------------------------------------
 
     @_class_or_instance_method(on_default=True)

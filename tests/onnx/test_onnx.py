@@ -56,6 +56,7 @@ from tt_forge_models.testing import (
     reduced_input_kwargs,
     reduced_kwargs,
 )
+from tt_forge_models.testing.schema import row_problems
 
 from helpers import run_python
 
@@ -144,6 +145,8 @@ def test_every_variant_is_its_pytorch_row_with_numpy_inputs(entry):
     loader = entry.make_loader()
     torch_cls = loader.TORCH_LOADER
     assert loader.get_variant_config() is torch_cls._VARIANTS[loader.variant]
+    assert loader._loader_dir() == torch_cls._loader_dir()  # the shipped configs are the PyTorch loader's
+    assert row_problems(loader.get_variant_config(), loader._loader_dir()) == []
     info = loader.get_model_info()
     assert (info.framework, info.model, info.variant) == ("onnx", entry.model, entry.variant)
     reason = entry.config.test.onnx_unsupported
