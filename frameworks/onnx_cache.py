@@ -100,20 +100,18 @@ def code_version(model: str) -> str:
     frameworks, darknet...), but no other family's folder and no tests, goldens or docs."""
     from ..discovery import loader_paths
 
-    families = {path.parent.parent.name for path in loader_paths(_ROOT)}
-    others = families - {model}
+    skip = _NOT_CODE | ({path.parent.parent.name for path in loader_paths(_ROOT)} - {model})
     digest = hashlib.sha256()
-    for path in sorted(_ROOT.rglob("*")):
-        rel = path.relative_to(_ROOT)
-        top = rel.parts[0]
-        if (
-            path.suffix not in _CODE_SUFFIXES
-            or (len(rel.parts) > 1 and (top in _NOT_CODE or top in others))
-            or any(part.startswith((".", "__pycache__")) for part in rel.parts)
-            or not path.is_file()
-        ):
-            continue
-        digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for folder, dirs, files in os.walk(_ROOT):
+        here = Path(folder)
+        # pruned before descending: a checkout's .git or .venv is never walked
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith((".", "__pycache__")) and not (here == _ROOT and d in skip)
+        )
+        for name in sorted(files):
+            path = here / name
+            if path.suffix in _CODE_SUFFIXES and not name.startswith("."):
+                digest.update(path.relative_to(_ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

@@ -349,9 +349,20 @@ def test_another_code_version_is_another_entry(cache, exporter, monkeypatch):
     assert len(exporter) == 1
 
 
-def test_the_code_version_covers_the_family_and_the_shared_code_only():
-    assert onnx_cache.code_version("resnet") == onnx_cache.code_version("resnet")
-    assert onnx_cache.code_version("resnet") != onnx_cache.code_version("bert")
+def test_the_code_version_covers_the_family_and_the_shared_code_only(monkeypatch, tmp_path):
+    files = ["a/pytorch/loader.py", "a/pytorch/configs/c.json", "b/pytorch/loader.py", "tasks/t.py", "tests/x.py"]
+    files += ["goldens/a/g.json", ".venv/lib/m.py", "README.md"]
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("0")
+    monkeypatch.setattr(onnx_cache, "_ROOT", tmp_path)
+    before = onnx_cache.code_version("a")
+    assert before == onnx_cache.code_version("a") != onnx_cache.code_version("b")
+    for name in files:
+        (tmp_path / name).write_text("1")
+        changed = onnx_cache.code_version("a") != before
+        assert changed == (name in files[:2] + ["tasks/t.py"]), name
+        (tmp_path / name).write_text("0")
 
 
 def test_the_cache_root_follows_the_environment(monkeypatch, tmp_path):
