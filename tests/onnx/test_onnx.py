@@ -17,6 +17,7 @@ exporter stand a stored export in for the exporter.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import re
 import shutil
@@ -562,3 +563,16 @@ def test_the_onnx_loader_modules_import_no_framework():
         """
     )
     assert proc.stdout.strip() == "[]"
+
+
+def test_upstreams_calls_work_on_the_class(exporter, tmp_path):
+    """Upstream's ONNX loaders take the folder first: ``ModelLoader().load_model(onnx_tmp_path)``;
+    its README calls ``ModelLoader.load_model()`` on the class (the default variant)."""
+    from tt_forge_models.mobilenetv2.onnx import ModelLoader, ModelVariant
+
+    assert list(inspect.signature(ModelLoader.load_model).parameters)[0] == "onnx_tmp_path"
+    ModelLoader.load_model(str(tmp_path), weights="random", cache_dir=tmp_path / "cache")
+    assert len(exporter) == 1 and (tmp_path / "mobilenetv2-mobilenet_v2.onnx").is_file()
+    inputs = ModelLoader.load_inputs(batch_size=2)
+    assert list(inputs) == [TENSOR_INPUT] and inputs[TENSOR_INPUT].shape == (2, 3, 224, 224)
+    assert ModelVariant.MOBILENET_V2 in ModelLoader.query_available_variants()
