@@ -35,10 +35,11 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import onnx
 
-#: the opset every export is made at unless ``opset=`` says otherwise (tt-forge-onnx reads 18)
+#: the opset every export is pinned to unless ``opset=`` says otherwise: the lowest the dynamo
+#: exporter's ONNX functions (torchlib) are written for, so the most consumers read it
 OPSET = 18
 
-#: the lowest opset ``opset=`` accepts (the dynamo exporter's translations start at 18)
+#: the lowest opset ``opset=`` accepts
 MIN_OPSET = 18
 
 #: the name of the dynamic batch dimension of every batched input and output
