@@ -48,3 +48,13 @@ def one_line(err: BaseException, limit: int = 300) -> str:
 class MissingDependencyError(ImportError):
     """An optional framework (jax, flax, onnx, onnxruntime) is not installed; the message names the
     extra that installs it."""
+
+
+class OnnxExportError(RuntimeError):
+    """A variant cannot be exported to ONNX: its row declares why (``TestSpec.onnx_unsupported``),
+    or the exporter failed; the message names the variant and the reason."""
+
+
+class CacheRebuildWarning(UserWarning):
+    """A cache entry (an ONNX export) was unreadable or did not match its record: it was not
+    trusted, and is being rebuilt."""

@@ -318,6 +318,8 @@ class TestSpec:
         too slow.
     bf16_pcc: the PCC a bf16 run reaches against fp32 with the same weights.
     export_unsupported: why ``torch.export.export`` cannot capture the model; ``None``: it can.
+    onnx_unsupported: why the ONNX loader cannot export the variant (``torch.onnx.export``, dynamo);
+        ``None``: it can. Its ``load_model`` then refuses with this reason.
     quirks: known behaviours worth knowing before compiling it.
     """
 
@@ -329,6 +331,7 @@ class TestSpec:
     input_size: tuple[int, int, int] | None = None
     bf16_pcc: float = 0.99
     export_unsupported: str | None = None
+    onnx_unsupported: str | None = None
     quirks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

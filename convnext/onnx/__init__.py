@@ -1,0 +1,3 @@
+from .loader import ModelLoader, ModelVariant
+
+__all__ = ["ModelLoader", "ModelVariant"]
