@@ -48,6 +48,11 @@ class CompanionLoader(ForgeModel):
         self.torch_loader = self.TORCH_LOADER(self._variant)
 
     @classmethod
+    def _loader_dir(cls) -> Any:
+        """The PyTorch loader's folder: its shipped configs are this loader's too."""
+        return cls.TORCH_LOADER._loader_dir()
+
+    @classmethod
     def _get_model_info(cls, variant: Any) -> Any:
         return cls._info(variant, cls.TORCH_LOADER._model_label().split("/")[0])
 

@@ -75,11 +75,6 @@ class OnnxLoader(CompanionLoader):
         self._graph_inputs: list[str] | None = None
         self._graph_outputs: list[str] | None = None
 
-    @classmethod
-    def _loader_dir(cls) -> Path:
-        """The PyTorch loader's folder: its shipped configs are this loader's too."""
-        return cls.TORCH_LOADER._loader_dir()
-
     # ---- the model -----------------------------------------------------------------------------
 
     @_class_or_instance_method(on_default=True)
@@ -305,6 +300,33 @@ class OnnxLoader(CompanionLoader):
 
         paths = self._output_paths(len(outputs))
         return rebuild_outputs(paths, [torch.from_numpy(_plain_array(o)) for o in outputs])
+
+    # ---- what the command line asks of a model ------------------------------------------------
+
+    def call_model(self, model: Any, inputs: Any) -> list["np.ndarray"]:  # type: ignore[override]
+        """:func:`run_onnxruntime` of the graph (from its file where it has one) on ``inputs``."""
+        return run_onnxruntime(self.onnx_path if self.onnx_path is not None else model, inputs)
+
+    def count_model_parameters(self, model: "onnx.ModelProto") -> int:
+        """Elements of the graph's floating initializers: its weights (and any folded constants)."""
+        import math
+
+        from onnx import TensorProto
+
+        floating = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE}
+        return sum(math.prod(t.dims) for t in model.graph.initializer if t.data_type in floating)
+
+    def model_dtype(self, model: "onnx.ModelProto") -> str:
+        from onnx import TensorProto, helper
+
+        for tensor in model.graph.initializer:
+            if tensor.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16):
+                return (
+                    str(helper.tensor_dtype_to_np_dtype(tensor.data_type))
+                    if tensor.data_type != TensorProto.BFLOAT16
+                    else "bfloat16"
+                )
+        return ""
 
     def _output_paths(self, count: int) -> list[str]:
         if self._graph_outputs is None or len(self._graph_outputs) != count:

@@ -87,7 +87,8 @@ def test_list_filters_and_json_import_no_torch(env):
     assert rows[0]["num_params"] == RESNET18_PARAMS and rows[0]["task"] == "cv_image_cls"
     text = cli("list", "--task", "cv_image_cls", "--group", "priority", env=env).stdout
     assert "resnet/pytorch-resnet50 " in text and "resnet18" not in text
-    assert "resnet/jax-resnet50 " in text and "2 variants" in text  # list shows every framework
+    # list shows every framework
+    assert "resnet/jax-resnet50 " in text and "resnet/onnx-resnet50 " in text and "3 variants" in text
 
 
 @pytest.mark.parametrize(
@@ -313,3 +314,10 @@ def test_list_run_info_and_bench_take_a_framework(env, tmp_path):
     for record in records:
         validate_record(record)
     assert_one_line_error(cli("run", *common, "--device", "cuda", env=env, ok=False), "--device")
+    # The ONNX graph of the same seeded weights gives the same labels.
+    onnx_env = {**env, "TT_FORGE_MODELS_CACHE": str(tmp_path / "cache")}
+    argv = ("run", "resnet", "--framework", "onnx", "--variant", "resnet18", "--weights", "random", "--json")
+    onnx_run = json.loads(cli(*argv, env=onnx_env).stdout)
+    assert onnx_run["id"] == "resnet/onnx-resnet18" and onnx_run["dtype"] == "float32"
+    assert [x["label"] for x in onnx_run["output"][0]] == [x["label"] for x in run["output"][0]]
+    assert any((tmp_path / "cache").rglob("*.onnx"))  # the export is cached where the variable says
