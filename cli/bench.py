@@ -300,19 +300,7 @@ def _run_framework_group(
             for _ in range(options.warmup):
                 forward(inputs)
             times, wall = timed_calls(lambda: forward(inputs), options.iters, lambda: None)
-            peak_rss, rss_method = _peak_rss(rss_reset)
-            ordered = sorted(times)
-            timings = {
-                "first_call_s": first_call_s,
-                "latency_p50_s": percentile(ordered, 50),
-                "latency_p90_s": percentile(ordered, 90),
-                "latency_p99_s": percentile(ordered, 99),
-                "latency_mean_s": sum(times) / len(times),
-                "wall_s": wall,
-                "peak_rss_bytes": peak_rss,
-                "peak_rss_method": rss_method,
-                "peak_cuda_bytes": None,
-            }
+            timings = _timings(first_call_s, times, wall, *_peak_rss(rss_reset), peak_cuda=None)
         except Exception as err:
             timings = {"error": one_line(err)}
         record = _record(base, options, device, batch_size=batch_size, mode=mode, **timings)
@@ -351,6 +339,14 @@ def _time_case(
             # Compiled graphs would otherwise stay resident into the next case's peak memory.
             del call, model
             torch._dynamo.reset()
+    peak_cuda = int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
+    return _timings(first_call_s, times, wall, peak_rss, rss_method, peak_cuda=peak_cuda)
+
+
+def _timings(
+    first_call_s: float, times: list[float], wall: float, peak_rss: Any, rss_method: Any, *, peak_cuda: Any
+) -> dict[str, Any]:
+    """A case's timing fields of the record, from its first call and its timed calls."""
     ordered = sorted(times)
     return {
         "first_call_s": first_call_s,
@@ -361,7 +357,7 @@ def _time_case(
         "wall_s": wall,
         "peak_rss_bytes": peak_rss,
         "peak_rss_method": rss_method,
-        "peak_cuda_bytes": int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None,
+        "peak_cuda_bytes": peak_cuda,
     }
 
 

@@ -86,28 +86,37 @@ def _transpose(array: Any, axes: tuple[int, ...] | None, key: str) -> Any:
     return array.transpose(axes)
 
 
-def torch_to_flax(state_dict: Mapping[str, Any], rules: Iterable[Rule], *, skip: Iterable[str] = ()) -> dict:
-    """A nested Flax variable dict (``{"params": {...}, "batch_stats": {...}}``) from a PyTorch
-    state dict of numpy arrays (see :func:`state_dict_to_numpy`)."""
+def _converted(items: Any, rules: Iterable[Rule], skip: Iterable[str], side: str) -> Any:
+    """``(target key, array)`` for every ``(key, array)`` of ``side`` ("torch" or "flax") a rule
+    claims, in the other side's names and layout; a key neither claimed nor skipped is an error."""
     rules, skip = tuple(rules), tuple(skip)
-    tree: dict = {}
-    unclaimed = []
-    for key, array in state_dict.items():
-        hit = _claim(key, rules, "torch")
+    axes_of, unclaimed = (_TO_FLAX if side == "torch" else _TO_TORCH), []
+    for key, array in items:
+        hit = _claim(key, rules, side)
         if hit is None:
             if not _skipped(key, skip):
                 unclaimed.append(key)
             continue
         rule, names = hit
-        path = rule.flax.format(**names).split("/")
-        node = tree
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        if path[-1] in node:
-            raise ValueError(f"two PyTorch keys map to Flax path {'/'.join(path)!r}")
-        node[path[-1]] = _transpose(array, _TO_FLAX[rule.layout], key)
+        target = (rule.flax if side == "torch" else rule.torch).format(**names)
+        yield target, _transpose(array, axes_of[rule.layout], key)
     if unclaimed:
-        raise ValueError(f"no conversion rule for {len(unclaimed)} PyTorch keys: {unclaimed[:8]}")
+        what = "PyTorch keys" if side == "torch" else "Flax paths"
+        raise ValueError(f"no conversion rule for {len(unclaimed)} {what}: {unclaimed[:8]}")
+
+
+def torch_to_flax(state_dict: Mapping[str, Any], rules: Iterable[Rule], *, skip: Iterable[str] = ()) -> dict:
+    """A nested Flax variable dict (``{"params": {...}, "batch_stats": {...}}``) from a PyTorch
+    state dict of numpy arrays (see :func:`state_dict_to_numpy`)."""
+    tree: dict = {}
+    for target, array in _converted(state_dict.items(), rules, skip, "torch"):
+        *parents, leaf = target.split("/")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        if leaf in node:
+            raise ValueError(f"two PyTorch keys map to Flax path {target!r}")
+        node[leaf] = array
     return tree
 
 
@@ -129,19 +138,8 @@ def flax_to_torch(variables: Mapping[str, Any], rules: Iterable[Rule], *, skip: 
     counterpart."""
     import numpy as np
 
-    rules, skip = tuple(rules), tuple(skip)
-    out, unclaimed = {}, []
-    for path, array in flatten(variables).items():
-        hit = _claim(path, rules, "flax")
-        if hit is None:
-            if not _skipped(path, skip):
-                unclaimed.append(path)
-            continue
-        rule, names = hit
-        out[rule.torch.format(**names)] = _transpose(np.asarray(array), _TO_TORCH[rule.layout], path)
-    if unclaimed:
-        raise ValueError(f"no conversion rule for {len(unclaimed)} Flax paths: {unclaimed[:8]}")
-    return out
+    arrays = ((path, np.asarray(array)) for path, array in flatten(variables).items())
+    return dict(_converted(arrays, rules, skip, "flax"))
 
 
 def state_dict_to_numpy(model_or_state_dict: Any) -> dict[str, Any]:
