@@ -39,8 +39,10 @@ def jax_dtype(dtype: Any) -> Any:
         name = str(dtype).removeprefix("torch.")
     else:
         try:
+            if isinstance(dtype, (bytes, int, float, bool)) or dtype is ...:
+                raise TypeError
             name = jnp.dtype(dtype).name
-        except TypeError:
+        except Exception:  # numpy parses some junk (b",") and raises SyntaxError
             kind = type(dtype).__name__
             raise TypeError(
                 f"dtype_override must be a floating dtype (jnp.bfloat16, 'bf16', ...), got {kind} {dtype!r}"

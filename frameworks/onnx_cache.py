@@ -32,11 +32,12 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ..errors import CacheRebuildWarning, one_line
 from ..weights.files import atomic_write, atomic_write_folder, file_sha256
 
+# The cache root's variable is read where every environment variable is read: weights/policy.py.
+from ..weights.policy import CACHE_ENV, cache_root  # noqa: F401 - CACHE_ENV is re-exported
+
 if TYPE_CHECKING:  # pragma: no cover
     import onnx
 
-#: the variable naming the cache root of this package (the ONNX exports live in its ``onnx/``)
-CACHE_ENV = "TT_FORGE_MODELS_CACHE"
 
 CACHE_FORMAT = "tt_forge_models.onnx_export"
 
@@ -62,17 +63,6 @@ _CODE_SUFFIXES = frozenset({".py", ".json", ".cfg"})
 
 #: the libraries whose versions decide the graph (the exporter and the model code it traces)
 LIBRARIES = ("torch", "onnx", "onnxscript", "transformers", "diffusers", "timm", "torchvision")
-
-
-def cache_root() -> Path:
-    """``$TT_FORGE_MODELS_CACHE``, else ``$XDG_CACHE_HOME/tt_forge_models``, else
-    ``~/.cache/tt_forge_models`` (an empty variable counts as unset)."""
-    explicit = os.environ.get(CACHE_ENV, "").strip()
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "tt_forge_models"
 
 
 def resolve_cache_dir(cache_dir: Any) -> Path:

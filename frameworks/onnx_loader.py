@@ -601,6 +601,8 @@ def _as_torch_dtype(dtype: Any) -> Any:
     try:
         import numpy as np
 
+        if isinstance(dtype, (bytes, int, float, bool)):
+            return dtype
         return np.dtype(dtype).name
-    except TypeError:
+    except Exception:  # numpy parses some junk (b",") and raises SyntaxError; resolve_dtype names it
         return dtype

@@ -63,6 +63,21 @@ _probe_cache: dict[tuple[str, str, int], tuple[bool, float]] = {}
 _probe_lock = threading.Lock()
 
 
+#: the root of this package's own caches (the ONNX exports), else ``$XDG_CACHE_HOME/tt_forge_models``
+CACHE_ENV = "TT_FORGE_MODELS_CACHE"
+
+
+def cache_root() -> Path:
+    """``$TT_FORGE_MODELS_CACHE``, else ``$XDG_CACHE_HOME/tt_forge_models``, else
+    ``~/.cache/tt_forge_models`` (an empty variable counts as unset)."""
+    explicit = os.environ.get(CACHE_ENV, "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "tt_forge_models"
+
+
 def offline_switch_on() -> bool:
     """Our own switch says: do not touch the network. A value that is not a boolean is a
     ValueError naming the variable, so a typo never silently means "online"."""

@@ -158,7 +158,7 @@ def test_load_inputs_and_listing_import_neither_torch_nor_diffusers():
         import sys
         from tt_forge_models import list_variants
         from tt_forge_models.stable_diffusion.pytorch import ModelLoader
-        ids = [e.id for e in list_variants(model="stable_diffusion")]
+        ids = [e.id for e in list_variants(model="stable_diffusion", framework="pytorch")]
         ModelLoader("vae_decoder").get_model_info()
         print(ids, "torch" in sys.modules, "diffusers" in sys.modules)
         ModelLoader("unet").load_inputs(batch_size=2)
