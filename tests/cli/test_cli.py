@@ -292,8 +292,6 @@ def test_export_then_load_gives_identical_weights(env, tmp_path, variant):
 def test_list_run_info_and_bench_take_a_framework(env, tmp_path):
     rows = json.loads(cli("list", "--framework", "jax", "--json", env=env).stdout)
     assert rows and {r["framework"] for r in rows} == {"jax"} and "resnet/jax-resnet18" in {r["id"] for r in rows}
-    every = json.loads(cli("list", "--model", "resnet", "--json", env=env).stdout)
-    assert {r["framework"] for r in every} >= {"pytorch", "jax"}  # list shows every framework
 
     common = ("resnet", "--framework", "jax", "--variant", "resnet18")
     run = json.loads(cli("run", *common, "--weights", "random", "--json", env=env).stdout)
