@@ -59,11 +59,14 @@ def architecture_key(entry: VariantEntry) -> tuple[Any, ...]:
     return (entry.model, str(config.task), config.num_params, config.test.num_layers, config.test.num_params)
 
 
-def distinct_architectures(params: list[Any]) -> list[Any]:
-    """The first of ``params`` (from :func:`all_variants`) for each :func:`architecture_key`."""
+def distinct_architectures(params: list[Any], *, by_source: bool = False) -> list[Any]:
+    """The first of ``params`` (from :func:`all_variants`) for each :func:`architecture_key`; with
+    ``by_source``, for each architecture and source (checks of a source's own code: its init, its
+    parameter names)."""
     seen, out = set(), []
     for param in params:
-        key = architecture_key(param.values[0])
+        entry = param.values[0]
+        key = (architecture_key(entry), str(entry.config.source) if by_source else None)
         if key not in seen:
             seen.add(key)
             out.append(param)

@@ -117,14 +117,22 @@ def diff(golden: dict[str, Any], actual: dict[str, Any]) -> list[str]:
     return problems
 
 
+def matched_paths(golden_paths: Any, actual_paths: list[str]) -> list[str]:
+    """The golden path each of another framework's outputs stands for: its own path, except that a
+    lone unnamed output (a bare array) is the golden's ``logits``."""
+    golden_paths = set(golden_paths)
+    if len(actual_paths) == 1 and actual_paths[0] not in golden_paths and "logits" in golden_paths:
+        return ["logits"]
+    return list(actual_paths)
+
+
 def diff_outputs(golden: dict[str, Any], actual: dict[str, Any]) -> list[str]:
     """:func:`diff` on the outputs another framework returns, which may be fewer than PyTorch's
     (logits without the key-value cache): each actual leaf against the golden leaf of its path; a
     lone unnamed output (a bare array) against the golden's ``logits``."""
     by_path = {leaf["path"]: leaf for leaf in golden["leaves"]}
-    leaves = actual["leaves"]
-    if len(leaves) == 1 and leaves[0]["path"] not in by_path and "logits" in by_path:
-        leaves = [{**leaves[0], "path": "logits"}]
+    paths = matched_paths(by_path, [leaf["path"] for leaf in actual["leaves"]])
+    leaves = [{**leaf, "path": path} for leaf, path in zip(actual["leaves"], paths)]
     missing = [leaf["path"] for leaf in leaves if leaf["path"] not in by_path]
     if missing:
         return [f"outputs {missing} are not in the golden ({sorted(by_path)})"]

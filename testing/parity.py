@@ -28,10 +28,11 @@ def matching(golden: Any, actual: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """The golden's leaves that ``actual`` has, by path, as two dicts in one order. Another
     framework may return fewer outputs (logits without the key-value cache); a lone unnamed output
     (a bare array) is the golden's ``logits``."""
+    from .golden import matched_paths
+
     gold = dict(flatten_outputs(golden))
-    act = dict(flatten_outputs(actual))
-    if len(act) == 1 and next(iter(act)) not in gold and "logits" in gold:
-        act = {"logits": next(iter(act.values()))}
+    flat = flatten_outputs(actual)
+    act = dict(zip(matched_paths(gold, [p for p, _ in flat]), (t for _, t in flat)))
     return {p: gold[p] for p in act if p in gold} | {p: None for p in act if p not in gold}, act
 
 

@@ -15,7 +15,7 @@ from tt_forge_models import ForgeModel, ModelInfo
 from tt_forge_models.config import ModelGroup, ModelSource, ModelTask, StrEnum
 from tt_forge_models.inputs.tree import flatten
 from tt_forge_models.inputs.tree import tensors as _tensors
-from tt_forge_models.testing import all_variants, architecture_key, reduced_input_kwargs, reduced_kwargs
+from tt_forge_models.testing import all_variants, distinct_architectures, reduced_input_kwargs, reduced_kwargs
 
 # PyTorch loaders; the JAX and ONNX ones have their own contract tests (tests/frameworks/).
 VARIANTS = all_variants(framework="pytorch")
@@ -124,20 +124,9 @@ def test_forward_and_decode(entry, dtype):
     assert decoded is not None and not isinstance(decoded, torch.Tensor)
 
 
-def _distinct_builds(params):
-    """The first variant of each architecture and source: seeding is the source's init code, so
-    an Instruct row beside its base row (one network, one source) adds nothing but minutes."""
-    seen, out = set(), []
-    for param in params:
-        entry = param.values[0]
-        key = (architecture_key(entry), str(entry.config.source))
-        if key not in seen:
-            seen.add(key)
-            out.append(param)
-    return out
-
-
-@pytest.mark.parametrize("entry", _distinct_builds(VARIANTS))
+# Seeding is the source's init code: an Instruct row beside its base row (one network, one source)
+# adds nothing but minutes.
+@pytest.mark.parametrize("entry", distinct_architectures(VARIANTS, by_source=True))
 def test_random_weights_are_seeded_and_leave_global_rng_alone(entry):
     loader = entry.make_loader()
     state = torch.get_rng_state()

@@ -41,12 +41,7 @@ def _cheap(param) -> bool:
 
 
 # Each conversion (a source's names) of each architecture.
-DISTINCT = [
-    p
-    for p in distinct_architectures(all_variants(framework="jax"))
-    + distinct_architectures(all_variants(framework="jax", source="timm"))
-    if _cheap(p)
-]
+DISTINCT = [p for p in distinct_architectures(all_variants(framework="jax"), by_source=True) if _cheap(p)]
 DEFAULTS = [p for p in all_variants(framework="jax") if p.values[0].is_default]
 
 

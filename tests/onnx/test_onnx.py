@@ -29,7 +29,7 @@ import onnx
 import pytest
 import torch
 
-from tt_forge_models.discovery import VariantEntry, get_loader
+from tt_forge_models.discovery import get_loader
 from tt_forge_models.errors import (
     CacheRebuildWarning,
     MissingDependencyError,
@@ -54,6 +54,7 @@ from tt_forge_models.testing import (
     distinct_architectures,
     flatten_outputs,
     golden,
+    parity,
     reduced_input_kwargs,
     reduced_kwargs,
 )
@@ -112,10 +113,6 @@ def _tiered(params):
 
 
 ARCHITECTURES = _tiered(distinct_architectures(VARIANTS))
-
-
-def _torch_entry(entry):
-    return VariantEntry(entry.model, "pytorch", entry.variant, entry.loader.TORCH_LOADER)
 
 
 def _torch_outputs(entry, batch_size):
@@ -200,7 +197,7 @@ def test_export_runs_in_onnxruntime_like_pytorch(entry, tmp_path):
             assert arrays[value.name].dtype == _elem_type(value), value.name
         outputs = [torch.from_numpy(o) for o in run_onnxruntime(model, arrays)]
         if batch_size == 1:  # against the family's stored PyTorch golden
-            stored = golden.load(_torch_entry(entry))
+            stored = golden.load(parity.pytorch_entry(entry))
             assert stored is not None, f"no PyTorch golden for {entry.id}"
             problems = golden.diff(stored, golden.fingerprint(dict(zip(output_paths(model), outputs))))
             assert not problems, f"{entry.id}: onnxruntime moved against the PyTorch golden:\n" + "\n".join(problems)
