@@ -179,6 +179,8 @@ class JaxLoader(CompanionLoader):
         self.require()
         dtype = jax_dtype(dtype_override)
         inputs = to_jax(self.torch_loader.load_inputs(batch_size=batch_size, **kwargs), dtype)
+        if isinstance(inputs, dict):  # PyTorch call flags (use_cache=True) are not inputs of a JAX forward
+            inputs = {k: v for k, v in inputs.items() if not isinstance(v, (bool, type(None)))}
         self._inputs = inputs
         return inputs
 

@@ -3,8 +3,9 @@ for every row of the PyTorch table (Llama 3, 3.1, 3.2, 3.3 and TinyLlama).
 
 Variants, weights (pretrained at the pinned revision, or seeded random from the shipped config),
 ``num_layers=`` and config keywords, and the inputs (the prompt, left-padded, with its mask and
-positions) are the PyTorch loader's, less its ``use_cache`` flag: the forward returns
-``{"logits": ...}`` for the whole sequence, with no KV cache (so no ``mode="decode"`` inputs).
+positions) are the PyTorch loader's, less its ``use_cache`` flag (the JAX loader drops PyTorch
+call flags): the forward returns ``{"logits": ...}`` for the whole sequence, with no KV cache (so
+no ``mode="decode"`` inputs).
 ``load_model(device="meta")`` gives shape-only variables at any size.
 """
 
@@ -40,7 +41,4 @@ class ModelLoader(JaxLoader):
         mode = kwargs.get("mode", "prefill")
         if mode != "prefill":
             raise ValueError(f"mode={mode!r}: the JAX Llama has no KV cache; it takes mode='prefill' inputs only")
-        inputs = super().load_inputs(dtype_override=dtype_override, batch_size=batch_size, **kwargs)
-        inputs.pop("use_cache", None)  # a PyTorch flag; here there is no cache to return
-        self._inputs = inputs
-        return inputs
+        return super().load_inputs(dtype_override=dtype_override, batch_size=batch_size, **kwargs)
